@@ -1,0 +1,1 @@
+"""Functional forms: pure JAX functions of (params, log-inputs) returning log y."""

@@ -1,0 +1,41 @@
+"""Evaluation: score predictive draws of y against held-out observations (numpy only)."""
+
+from bayes_unsl.evaluation.scores import (
+    COVERAGE_LEVELS,
+    MSCE_LEVELS,
+    CoverageCounts,
+    central_interval,
+    coverage,
+    coverage_counts,
+    coverage_table,
+    crps,
+    interval_score,
+    interval_width,
+    log_predictive_density,
+    msce,
+    pit,
+    pool_coverage,
+    pooled_msce,
+    rmsle,
+    score_all,
+)
+
+__all__ = [
+    "COVERAGE_LEVELS",
+    "MSCE_LEVELS",
+    "CoverageCounts",
+    "central_interval",
+    "coverage",
+    "coverage_counts",
+    "coverage_table",
+    "crps",
+    "interval_score",
+    "interval_width",
+    "log_predictive_density",
+    "msce",
+    "pit",
+    "pool_coverage",
+    "pooled_msce",
+    "rmsle",
+    "score_all",
+]

@@ -1,3 +1,27 @@
-"""bayes_unsl: Bayesian neural scaling laws with calibrated extrapolations."""
+"""bayes_unsl: Bayesian neural scaling laws with calibrated extrapolations.
+
+import bayes_unsl as bu
+df = bu.datasets.load("four_digit_addition")
+result = bu.fit(df[df.split == "train"], x="train_dataset_size", y="test_cross_entropy")
+result.predict([800, 1600])
+"""
 
 __version__ = "0.1.0"
+
+from bayes_unsl import datasets  # noqa: E402
+from bayes_unsl.fit import Fit, fit, load, prior_predictive  # noqa: E402
+from bayes_unsl.inference.diagnostics import ConvergenceWarning  # noqa: E402
+from bayes_unsl.models.spec import ModelSpec  # noqa: E402
+from bayes_unsl.priors import BNSLPriors  # noqa: E402
+
+__all__ = [
+    "BNSLPriors",
+    "ConvergenceWarning",
+    "Fit",
+    "ModelSpec",
+    "__version__",
+    "datasets",
+    "fit",
+    "load",
+    "prior_predictive",
+]

@@ -1,0 +1,31 @@
+# Set-up contract: `make demo` and `make test` each create the virtual environment and
+# install the package first, on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench-demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/bayes-unsl demo --out demo_out
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bayes_unsl tests benchmarks
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q -ra
+
+bench-demo: $(STAMP)
+	$(PY) benchmarks/demo_time.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,0 +1,383 @@
+"""The user surface: ``fit`` a table, get a :class:`Fit`, ``predict`` with intervals.
+
+A :class:`Fit` wraps one ArviZ ``InferenceData``; everything needed to rebuild it (inputs,
+spec, priors, sampler settings, seed, versions) lives in that object's groups and attributes,
+so ``Fit.save`` and :func:`load` round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import pandas as pd
+from numpyro.infer import Predictive
+
+from bayes_unsl import __version__
+from bayes_unsl._cache import enable_compilation_cache
+from bayes_unsl._precision import precision_scope
+from bayes_unsl.data import Dataset, LogScaling, as_columns, validate, validate_inputs
+from bayes_unsl.inference.diagnostics import (
+    ConvergenceWarning,
+    check_convergence,
+    convergence_problems,
+    summarise_convergence,
+)
+from bayes_unsl.inference.nuts import SamplerSettings, run_nuts
+from bayes_unsl.io import write_atomic
+from bayes_unsl.models import ModelSpec, bnsl_context, bnsl_model
+from bayes_unsl.prediction import crossing_scales, interval_table, predictive_draws
+from bayes_unsl.priors import priors_from_dict
+
+__all__ = ["Fit", "fit", "load", "prior_predictive"]
+
+SCHEMA = "bayes_unsl.fit/1"
+DEFAULT_LEVELS = (0.5, 0.8, 0.9, 0.95)
+_SAMPLED_SITES = (
+    "limit_fraction",
+    "m_centre",
+    "c0_y",
+    "break_gaps",
+    "c_y",
+    "log_f_excess",
+    "log_sigma",
+)
+
+
+def _spec_from_options(form: str, breaks: int, options: dict[str, Any]) -> ModelSpec:
+    priors = options.pop("priors", None)
+    if priors is not None and not isinstance(priors, dict):
+        priors = priors.to_dict()
+    return ModelSpec(
+        form=form,
+        breaks=breaks,
+        likelihood=options.pop("likelihood", "normal"),
+        priors=priors_from_dict(priors),
+    )
+
+
+def _settings_from_options(chains, warmup, draws, options: dict[str, Any]) -> SamplerSettings:
+    names = {f.name for f in fields(SamplerSettings)}
+    picked = {k: options.pop(k) for k in list(options) if k in names}
+    return SamplerSettings(chains=chains, warmup=warmup, draws=draws, **picked)
+
+
+@functools.lru_cache(maxsize=64)
+def _model_for(spec: ModelSpec):
+    return partial(bnsl_model, spec=spec)
+
+
+_DIMS = {
+    "log_y": ["point"],
+    "x": ["point", "input"],
+    "y": ["point"],
+    "c": ["brk"],
+    "delta": ["brk"],
+    "f": ["brk"],
+    "c_y": ["brk"],
+    "log_f_excess": ["brk"],
+    "break_gaps": ["gap"],
+}
+
+
+def fit(
+    data: Any,
+    x: str | Sequence[str],
+    y: str,
+    *,
+    form: str = "bnsl",
+    breaks: int = 1,
+    chains: int = 4,
+    warmup: int = 1000,
+    draws: int = 1000,
+    seed: int = 0,
+    **options: Any,
+) -> Fit:
+    """Fit a Bayesian scaling law to a table and return a :class:`Fit`.
+
+    ``data``: a DataFrame or dict of arrays; ``x``: the input column (or list of columns);
+    ``y``: the metric column. ``options``: ``likelihood`` ("normal" or "student_t"),
+    ``priors`` (a dict of :class:`bayes_unsl.priors.BNSLPriors` fields), sampler settings
+    (``target_accept``, ``max_tree_depth``, ``dense_mass``, ``map_starts``,
+    ``init_jitter``, ``prior_draws``), ``precision`` ("float64" or "float32") and ``warn``
+    (False to silence the convergence warning; the diagnostics are kept either way).
+    """
+    options = dict(options)
+    precision = options.pop("precision", None)
+    warn = options.pop("warn", True)
+    spec = _spec_from_options(form, breaks, options)
+    settings = _settings_from_options(chains, warmup, draws, options)
+    if options:
+        raise TypeError(f"unknown option(s) {sorted(options)}")
+    dataset = validate(data, x, y, min_points=spec.n_params)
+    context = bnsl_context(dataset, spec)
+    enable_compilation_cache()
+    started = time.perf_counter()
+    with precision_scope(precision):
+        args = (jnp.asarray(dataset.z[:, 0]), context, jnp.asarray(dataset.log_y))
+        run = run_nuts(jax.random.PRNGKey(seed), _model_for(spec), args, settings)
+    seconds = time.perf_counter() - started
+    idata = _inference_data(run, dataset)
+    sampled = [v for v in _SAMPLED_SITES if v in idata.posterior]
+    diag = summarise_convergence(idata, sampled)
+    diag["seconds"] = seconds
+    diag.update(run.info)
+    diag["converged"] = not convergence_problems(diag)
+    idata.attrs.update(_attrs(spec, settings, dataset, context, seed, precision, diag))
+    result = Fit(idata)
+    check_convergence(diag, warn=warn)
+    return result
+
+
+def _inference_data(run, dataset: Dataset) -> az.InferenceData:
+    return az.from_dict(
+        posterior=run.posterior,
+        log_likelihood=run.log_likelihood,
+        posterior_predictive=run.posterior_predictive,
+        prior={k: v for k, v in run.prior.items() if k != "log_y"},
+        prior_predictive={"log_y": run.prior["log_y"]},
+        sample_stats=run.sample_stats,
+        observed_data={"log_y": dataset.log_y},
+        constant_data={"x": dataset.x, "y": dataset.y},
+        dims=_DIMS,
+        coords={"point": np.arange(dataset.n_points), "input": list(dataset.x_names)},
+    )
+
+
+def _attrs(spec, settings, dataset, context, seed, precision, diag) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "bayes_unsl_version": __version__,
+        "jax_version": jax.__version__,
+        "numpyro_version": numpyro.__version__,
+        "arviz_version": az.__version__,
+        "backend": jax.default_backend(),
+        "precision": precision or ("float64" if jax.default_backend() == "cpu" else "float32"),
+        "spec": spec.to_json(),
+        "settings": json.dumps(asdict(settings), sort_keys=True),
+        "seed": int(seed),
+        "x_names": json.dumps(list(dataset.x_names)),
+        "y_name": dataset.y_name,
+        "scaling": json.dumps(dataset.scaling.to_dict()),
+        "context": json.dumps(context.to_dict()),
+        "diagnostics": json.dumps(diag, sort_keys=True, default=float),
+    }
+
+
+class Fit:
+    """A fitted scaling law: an ``InferenceData`` plus the methods users ask of it."""
+
+    def __init__(self, idata: az.InferenceData):
+        attrs = idata.attrs
+        if attrs.get("schema") != SCHEMA:
+            raise ValueError(
+                f"not a bayes_unsl fit (schema {attrs.get('schema')!r}, expected {SCHEMA!r})"
+            )
+        self.idata = idata
+        self.spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
+        self.settings = SamplerSettings(**json.loads(attrs["settings"]))
+        self.seed = int(attrs["seed"])
+        self.x_names: tuple[str, ...] = tuple(json.loads(attrs["x_names"]))
+        self.y_name: str = attrs["y_name"]
+        self.scaling = LogScaling.from_dict(json.loads(attrs["scaling"]))
+        self._posterior = {
+            k: np.asarray(v.stack(sample=("chain", "draw")).transpose("sample", ...).values)
+            for k, v in idata.posterior.data_vars.items()
+        }
+
+    # -- inputs -----------------------------------------------------------------------
+    def _x_matrix(self, new_x: Any) -> np.ndarray:
+        if isinstance(new_x, pd.DataFrame | dict):
+            frame = as_columns(new_x)
+            missing = [n for n in self.x_names if n not in frame.columns]
+            if missing:
+                raise ValueError(
+                    f"prediction input lacks column(s) {missing}; the fit uses {list(self.x_names)}"
+                )
+            return validate_inputs(frame, self.x_names)
+        arr = np.asarray(new_x, dtype=float)
+        if arr.ndim == 0:
+            arr = arr.reshape(1, 1)
+        elif arr.ndim == 1:
+            arr = arr[:, None] if len(self.x_names) == 1 else arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != len(self.x_names):
+            raise ValueError(
+                f"prediction input has {arr.shape[-1]} column(s) but the fit uses "
+                f"{len(self.x_names)}: {list(self.x_names)}"
+            )
+        return validate_inputs(dict(zip(self.x_names, arr.T, strict=True)), self.x_names)
+
+    def _u(self, x: np.ndarray) -> np.ndarray:
+        return np.log(x[:, 0]) - self.scaling.center[0]
+
+    # -- predictions --------------------------------------------------------------------
+    def samples(self, new_x: Any) -> np.ndarray:
+        """Posterior predictive draws of the metric (noise included): (draws, points).
+
+        The draws are reproducible: the same fit and inputs give the same array.
+        """
+        x = self._x_matrix(new_x)
+        rng = np.random.default_rng([self.seed, 20221027])
+        with precision_scope("float64"):
+            return predictive_draws(
+                self._posterior,
+                self._u(x),
+                likelihood=self.spec.likelihood,
+                student_df=self.spec.priors.student_df,
+                rng=rng,
+            )
+
+    def predict(self, new_x: Any, levels: Sequence[float] = DEFAULT_LEVELS) -> pd.DataFrame:
+        """Table of the inputs with ``median``, ``mean`` and ``lower_<pct>``/``upper_<pct>``."""
+        x = self._x_matrix(new_x)
+        table = interval_table(self.samples(x), levels)
+        inputs = pd.DataFrame(x, columns=list(self.x_names))
+        return pd.concat([inputs, table], axis=1)
+
+    def prob_below(self, threshold: float, new_x: Any) -> np.ndarray:
+        """Posterior predictive probability that the metric is below ``threshold``."""
+        if not np.isfinite(threshold) or threshold <= 0:
+            raise ValueError(f"threshold must be a positive finite number, got {threshold!r}")
+        return (self.samples(new_x) < threshold).mean(axis=0)
+
+    def crossing_scale(
+        self,
+        threshold: float,
+        *,
+        upper: float | None = None,
+        below: bool = True,
+        grid: int = 512,
+    ) -> np.ndarray:
+        """Posterior of the smallest scale at which the mean curve crosses ``threshold``.
+
+        Searched from the smallest observed x up to ``upper`` (default: 100 times the largest
+        observed x). One value per draw; NaN where the curve does not cross by ``upper``, so
+        ``np.isnan(result).mean()`` is the probability that it does not.
+        """
+        if len(self.x_names) != 1:
+            raise ValueError("crossing_scale needs a single-input fit")
+        if not np.isfinite(threshold) or threshold <= 0:
+            raise ValueError(f"threshold must be a positive finite number, got {threshold!r}")
+        x_obs = self.idata.constant_data["x"].values[:, 0]
+        hi = np.log(upper) if upper is not None else np.log(x_obs.max()) + np.log(100.0)
+        lo = np.log(x_obs.min())
+        if hi <= lo:
+            raise ValueError("upper must exceed the smallest observed input")
+        with precision_scope("float64"):
+            return crossing_scales(
+                self._posterior,
+                threshold,
+                np.linspace(lo, hi, grid),
+                self.scaling.center[0],
+                below=below,
+            )
+
+    # -- diagnostics and views ----------------------------------------------------------
+    def diagnostics(self) -> dict[str, Any]:
+        """R-hat, ESS, divergences, tree depth, timing and whether the fit converged."""
+        return json.loads(self.idata.attrs["diagnostics"])
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.diagnostics()["converged"])
+
+    def summary(self) -> pd.DataFrame:
+        """ArviZ summary of the natural-unit curve parameters and the noise scale."""
+        names = [
+            v
+            for v in ("log_a", "beta", "c0", "c", "delta", "f", "sigma")
+            if v in self.idata.posterior
+        ]
+        return az.summary(self.idata, var_names=names)
+
+    def plot(self, ax=None, **kwargs):
+        """Fan chart of the data, posterior median and predictive bands."""
+        from bayes_unsl.plots import fan_chart
+
+        return fan_chart(self, ax=ax, **kwargs)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the InferenceData to netCDF atomically."""
+        return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp), engine="h5netcdf"))
+
+    def __repr__(self) -> str:
+        d = self.diagnostics()
+        status = "converged" if d["converged"] else "NOT CONVERGED"
+        return (
+            f"<Fit {self.spec.form} breaks={self.spec.breaks} on {self.y_name} ~ "
+            f"{', '.join(self.x_names)}: {status}, max R-hat {d['r_hat_max']:.3f}, "
+            f"{d['divergences']} divergences>"
+        )
+
+
+def load(path: str | os.PathLike) -> Fit:
+    """Read a fit saved by :meth:`Fit.save`; refuses files of another schema."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    try:
+        idata = az.from_netcdf(str(path), engine="h5netcdf")
+    except Exception as err:  # noqa: BLE001 - any reader failure means the same thing
+        raise ValueError(f"{path} is not a readable netCDF file: {err}") from err
+    idata.attrs.update({k: v for k, v in idata.posterior.attrs.items() if k not in idata.attrs})
+    fit_ = Fit(idata)
+    if not fit_.converged:
+        warnings.warn(
+            f"{path} holds a fit that did not converge: {fit_.diagnostics()}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return fit_
+
+
+def prior_predictive(
+    data: Any,
+    x: str,
+    y: str,
+    *,
+    form: str = "bnsl",
+    breaks: int = 1,
+    draws: int = 1000,
+    seed: int = 0,
+    new_x: Any = None,
+    **options: Any,
+) -> np.ndarray:
+    """Draws of y from the prior predictive, at the observed inputs or at ``new_x``.
+
+    The priors are scaled by the training table exactly as in :func:`fit`, so this is the
+    check to run before fitting: do curves drawn from the prior look like plausible curves?
+    """
+    options = dict(options)
+    spec = _spec_from_options(form, breaks, options)
+    if options:
+        raise TypeError(f"unknown option(s) {sorted(options)}")
+    dataset = validate(data, x, y, min_points=spec.n_params)
+    context = bnsl_context(dataset, spec)
+    if new_x is None:
+        z = dataset.z[:, 0]
+    else:
+        xs = validate_inputs(
+            as_columns(new_x)
+            if isinstance(new_x, dict | pd.DataFrame)
+            else {dataset.x_names[0]: np.atleast_1d(new_x)},
+            dataset.x_names,
+        )
+        z = dataset.scaling.standardise(np.log(xs))[:, 0]
+    with precision_scope("float64"):
+        out = Predictive(_model_for(spec), num_samples=draws)(
+            jax.random.PRNGKey(seed), jnp.asarray(z), context
+        )
+    return np.exp(np.asarray(out["log_y"]))

@@ -1,0 +1,21 @@
+"""Inference: multi-start MAP, compiled NUTS programs, convergence diagnostics."""
+
+from bayes_unsl.inference.diagnostics import (
+    ConvergenceWarning,
+    Thresholds,
+    check_convergence,
+    convergence_problems,
+    summarise_convergence,
+)
+from bayes_unsl.inference.nuts import PosteriorRun, SamplerSettings, run_nuts
+
+__all__ = [
+    "ConvergenceWarning",
+    "PosteriorRun",
+    "SamplerSettings",
+    "Thresholds",
+    "check_convergence",
+    "convergence_problems",
+    "run_nuts",
+    "summarise_convergence",
+]

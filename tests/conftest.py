@@ -1,0 +1,27 @@
+"""Shared fixtures: small, fast sampler settings and one cached fit of the shipped curve."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import bayes_unsl as bu
+
+warnings.filterwarnings("ignore", message=".*ArviZ is undergoing.*")
+
+# Small but real: enough draws for R-hat and intervals to mean something in a unit test.
+QUICK = {"chains": 2, "warmup": 300, "draws": 300, "map_starts": 8}
+X, Y = "train_dataset_size", "test_cross_entropy"
+
+
+@pytest.fixture(scope="session")
+def addition():
+    frame = bu.datasets.load("four_digit_addition")
+    return frame.iloc[:14].reset_index(drop=True), frame.iloc[14:].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def quick_fit(addition):
+    train, _ = addition
+    return bu.fit(train, X, Y, seed=1, warn=False, **QUICK)

@@ -1,0 +1,90 @@
+"""The command line, run in-process so it shares the compiled programs of the other tests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import bayes_unsl as bu
+from bayes_unsl.cli import main
+from tests.conftest import QUICK
+
+QUICK_ARGS = [
+    "--chains",
+    str(QUICK["chains"]),
+    "--warmup",
+    str(QUICK["warmup"]),
+    "--draws",
+    str(QUICK["draws"]),
+    "--seed",
+    "1",
+]
+
+
+def test_demo_json_reports_heldout_scores(tmp_path, capsys):
+    code = main(["demo", "--out", str(tmp_path), "--json", *QUICK_ARGS])
+    payload = json.loads(capsys.readouterr().out)
+    for key in ("rmsle_heldout", "coverage_90_heldout", "r_hat_max", "divergences", "seconds"):
+        assert key in payload
+    assert 0 <= payload["coverage_90_heldout"] <= 1
+    assert payload["rmsle_heldout"] < 0.2
+    assert code == (0 if payload["converged"] else 3)
+    for name in ("fit.nc", "fan_chart.png", "summary.md"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert (
+        "held out" in (tmp_path / "summary.md").read_text()
+        or "truth" in (tmp_path / "summary.md").read_text()
+    )
+
+
+def test_fit_command_writes_outputs(tmp_path, capsys, addition):
+    train, _ = addition
+    csv = tmp_path / "curve.csv"
+    train.to_csv(csv, index=False)
+    out = tmp_path / "out"
+    main(
+        [
+            "fit",
+            str(csv),
+            "--x",
+            "train_dataset_size",
+            "--y",
+            "test_cross_entropy",
+            "--predict-at",
+            "800",
+            "1600",
+            "--out",
+            str(out),
+            "--json",
+            *QUICK_ARGS,
+        ]
+    )
+    payload = json.loads(capsys.readouterr().out)
+    assert [row["train_dataset_size"] for row in payload["predictions"]] == [800.0, 1600.0]
+    saved = bu.load(out / "fit.nc")
+    assert np.isclose(saved.diagnostics()["r_hat_max"], payload["r_hat_max"])
+    assert "| train_dataset_size |" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("a,b\n", "has a header but no rows"),
+        ('a,b\n1,"2\n', "not a well-formed CSV"),
+    ],
+)
+def test_fit_command_refuses_bad_files(tmp_path, content, message):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(content)
+    with pytest.raises(SystemExit, match=message):
+        main(["fit", str(csv), "--x", "a", "--y", "b", "--out", str(tmp_path / "o")])
+
+
+def test_fit_command_names_bad_columns(tmp_path):
+    csv = tmp_path / "c.csv"
+    csv.write_text("n,loss\n" + "\n".join(f"{10**i},{3 - 0.1 * i}" for i in range(1, 10)))
+    with pytest.raises(SystemExit, match="unknown input column 'params'"):
+        main(["fit", str(csv), "--x", "params", "--y", "loss", "--out", str(tmp_path / "o")])

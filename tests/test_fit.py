@@ -1,0 +1,151 @@
+"""The user surface on a real curve: fit, predict, samples, probabilities, save and load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import bayes_unsl as bu
+from tests.conftest import QUICK, X, Y
+
+
+def test_predict_has_the_documented_columns(quick_fit, addition):
+    _, held = addition
+    table = quick_fit.predict(held[X], levels=(0.5, 0.9))
+    assert list(table.columns) == [
+        X,
+        "median",
+        "mean",
+        "lower_50",
+        "upper_50",
+        "lower_90",
+        "upper_90",
+    ]
+    assert np.allclose(table[X], held[X])
+    assert (table["lower_90"] <= table["lower_50"]).all()
+    assert (table["lower_50"] <= table["median"]).all()
+    assert (table["median"] <= table["upper_50"]).all()
+    assert (table["upper_50"] <= table["upper_90"]).all()
+
+
+def test_samples_shape_and_reproducibility(quick_fit):
+    draws = quick_fit.samples([800.0, 900.0, 1000.0])
+    assert draws.shape == (QUICK["chains"] * QUICK["draws"], 3)
+    assert np.all(draws > 0)
+    assert np.array_equal(draws, quick_fit.samples([800.0, 900.0, 1000.0]))
+
+
+def test_predictions_widen_past_the_data(quick_fit):
+    table = quick_fit.predict([400.0, 4000.0], levels=(0.9,))
+    rel_width = (table["upper_90"] - table["lower_90"]) / table["median"]
+    assert rel_width[1] > 3 * rel_width[0]
+
+
+def test_prob_below_is_a_probability_monotone_in_threshold(quick_fit):
+    x = [800.0, 2000.0]
+    low, high = quick_fit.prob_below(0.3, x), quick_fit.prob_below(3.0, x)
+    assert low.shape == (2,)
+    assert np.all((0 <= low) & (low <= high) & (high <= 1))
+    assert np.all(high == 1.0)
+    with pytest.raises(ValueError, match="threshold"):
+        quick_fit.prob_below(-1.0, x)
+
+
+def test_crossing_scale_is_a_posterior_over_scales(quick_fit):
+    # The curve is near 2.1 at the first point and falls below 1.5 around x = 640.
+    scales = quick_fit.crossing_scale(1.5)
+    crossed = scales[~np.isnan(scales)]
+    assert crossed.size > 0.9 * scales.size
+    assert 560 < np.median(crossed) < 720
+    never = quick_fit.crossing_scale(1e-6)
+    assert np.isnan(never).all()
+
+
+def test_diagnostics_are_recorded(quick_fit):
+    d = quick_fit.diagnostics()
+    for key in (
+        "r_hat_max",
+        "ess_bulk_min",
+        "divergences",
+        "converged",
+        "seconds",
+        "seconds_compile",
+        "seconds_sampling",
+        "tree_depth_mean",
+    ):
+        assert key in d
+    assert d["r_hat_max"] < 1.1
+    attrs = quick_fit.idata.attrs
+    assert json.loads(attrs["spec"])["breaks"] == 1
+    assert attrs["seed"] == 1 and attrs["bayes_unsl_version"] == bu.__version__
+    for group in (
+        "posterior",
+        "posterior_predictive",
+        "log_likelihood",
+        "observed_data",
+        "sample_stats",
+        "prior",
+        "prior_predictive",
+        "constant_data",
+    ):
+        assert group in quick_fit.idata.groups()
+
+
+def test_breaks_are_ordered_and_natural_units_recorded(quick_fit):
+    post = quick_fit.idata.posterior
+    for name in ("log_a", "beta", "c0", "c", "delta", "f", "sigma"):
+        assert name in post
+    assert float(post["sigma"].min()) > 0
+
+
+def test_save_and_load_round_trip(quick_fit, tmp_path):
+    path = quick_fit.save(tmp_path / "fit.nc")
+    again = bu.load(path)
+    assert again.spec == quick_fit.spec
+    assert again.diagnostics() == quick_fit.diagnostics()
+    assert np.array_equal(again.samples([900.0]), quick_fit.samples([900.0]))
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_load_refuses_foreign_files(tmp_path):
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"not a netcdf file")
+    with pytest.raises(ValueError, match="not a readable netCDF"):
+        bu.load(bad)
+    with pytest.raises(FileNotFoundError):
+        bu.load(tmp_path / "missing.nc")
+
+
+def test_predict_input_errors(quick_fit):
+    with pytest.raises(ValueError, match="has 2 column\\(s\\) but the fit uses 1"):
+        quick_fit.predict(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="lacks column\\(s\\) \\['train_dataset_size'\\]"):
+        quick_fit.predict({"n": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="zero or negative"):
+        quick_fit.predict([0.0, 100.0])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        quick_fit.predict([np.nan])
+
+
+def test_fit_rejects_unknown_options_and_forms(addition):
+    train, _ = addition
+    with pytest.raises(TypeError, match="unknown option"):
+        bu.fit(train, X, Y, not_an_option=1)
+    with pytest.raises(ValueError, match="unknown form"):
+        bu.fit(train, X, Y, form="chinchilla_typo")
+    with pytest.raises(ValueError, match="too few"):
+        bu.fit(train.iloc[:8], X, Y, breaks=3)
+
+
+def test_prior_predictive_is_broad_but_finite(addition):
+    train, _ = addition
+    draws = bu.prior_predictive(train, X, Y, draws=400, seed=3, new_x=[500.0, 1e4])
+    assert draws.shape == (400, 2)
+    assert np.all(np.isfinite(draws)) and np.all(draws > 0)
+    # Weakly informative: the central half of the prior predictive inside the data spans
+    # the observed values without being pinned to them.
+    lo, hi = np.quantile(draws[:, 0], [0.25, 0.75])
+    assert lo < train[Y].min() and hi > train[Y].max()
+    assert hi / lo < 100

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -38,34 +39,18 @@ from bayes_unsl.inference.diagnostics import (
 )
 from bayes_unsl.inference.nuts import SamplerSettings, run_nuts
 from bayes_unsl.io import write_atomic
-from bayes_unsl.models import ModelSpec, bnsl_context, bnsl_model
+from bayes_unsl.models import ModelSpec, form_model
 from bayes_unsl.prediction import crossing_scales, interval_table, predictive_draws
-from bayes_unsl.priors import priors_from_dict
 
 __all__ = ["Fit", "fit", "load", "prior_predictive"]
 
 SCHEMA = "bayes_unsl.fit/1"
 DEFAULT_LEVELS = (0.5, 0.8, 0.9, 0.95)
-_SAMPLED_SITES = (
-    "limit_fraction",
-    "m_centre",
-    "c0_y",
-    "break_gaps",
-    "c_y",
-    "log_f_excess",
-    "log_sigma",
-)
 
 
 def _spec_from_options(form: str, breaks: int, options: dict[str, Any]) -> ModelSpec:
-    priors = options.pop("priors", None)
-    if priors is not None and not isinstance(priors, dict):
-        priors = priors.to_dict()
-    return ModelSpec(
-        form=form,
-        breaks=breaks,
-        likelihood=options.pop("likelihood", "normal"),
-        priors=priors_from_dict(priors),
+    return ModelSpec.build(
+        form, breaks, options.pop("likelihood", "normal"), options.pop("priors", None)
     )
 
 
@@ -77,20 +62,10 @@ def _settings_from_options(chains, warmup, draws, options: dict[str, Any]) -> Sa
 
 @functools.lru_cache(maxsize=64)
 def _model_for(spec: ModelSpec):
-    return partial(bnsl_model, spec=spec)
+    return partial(form_model(spec.form).model, spec=spec)
 
 
-_DIMS = {
-    "log_y": ["point"],
-    "x": ["point", "input"],
-    "y": ["point"],
-    "c": ["brk"],
-    "delta": ["brk"],
-    "f": ["brk"],
-    "c_y": ["brk"],
-    "log_f_excess": ["brk"],
-    "break_gaps": ["gap"],
-}
+_DATA_DIMS = {"log_y": ["point"], "x": ["point", "input"], "y": ["point"]}
 
 
 def fit(
@@ -112,26 +87,33 @@ def fit(
     ``y``: the metric column. ``options``: ``likelihood`` ("normal" or "student_t"),
     ``priors`` (a dict of :class:`bayes_unsl.priors.BNSLPriors` fields), sampler settings
     (``target_accept``, ``max_tree_depth``, ``dense_mass``, ``map_starts``,
-    ``init_jitter``, ``prior_draws``), ``precision`` ("float64" or "float32") and ``warn``
-    (False to silence the convergence warning; the diagnostics are kept either way).
+    ``init_jitter``, ``prior_draws``), ``precision`` ("float64" or "float32"),
+    ``progress_bar`` (default: shown when stderr is a terminal) and ``warn`` (False to
+    silence the convergence warning; the diagnostics are kept either way).
     """
     options = dict(options)
     precision = options.pop("precision", None)
     warn = options.pop("warn", True)
+    progress = options.pop("progress_bar", None)
+    if progress is None:
+        progress = sys.stderr.isatty()
     spec = _spec_from_options(form, breaks, options)
     settings = _settings_from_options(chains, warmup, draws, options)
     if options:
         raise TypeError(f"unknown option(s) {sorted(options)}")
+    form_ = form_model(spec.form)
     dataset = validate(data, x, y, min_points=spec.n_params)
-    context = bnsl_context(dataset, spec)
+    context = form_.context(dataset, spec)
     enable_compilation_cache()
     started = time.perf_counter()
     with precision_scope(precision):
-        args = (jnp.asarray(dataset.z[:, 0]), context, jnp.asarray(dataset.log_y))
-        run = run_nuts(jax.random.PRNGKey(seed), _model_for(spec), args, settings)
+        args = (jnp.asarray(dataset.z), context, jnp.asarray(dataset.log_y))
+        run = run_nuts(
+            jax.random.PRNGKey(seed), _model_for(spec), args, settings, progress=progress
+        )
     seconds = time.perf_counter() - started
-    idata = _inference_data(run, dataset)
-    sampled = [v for v in _SAMPLED_SITES if v in idata.posterior]
+    idata = _inference_data(run, dataset, form_.dims)
+    sampled = [v for v in form_.sampled_sites if v in idata.posterior]
     diag = summarise_convergence(idata, sampled)
     diag["seconds"] = seconds
     diag.update(run.info)
@@ -142,7 +124,7 @@ def fit(
     return result
 
 
-def _inference_data(run, dataset: Dataset) -> az.InferenceData:
+def _inference_data(run, dataset: Dataset, dims) -> az.InferenceData:
     return az.from_dict(
         posterior=run.posterior,
         log_likelihood=run.log_likelihood,
@@ -152,7 +134,7 @@ def _inference_data(run, dataset: Dataset) -> az.InferenceData:
         sample_stats=run.sample_stats,
         observed_data={"log_y": dataset.log_y},
         constant_data={"x": dataset.x, "y": dataset.y},
-        dims=_DIMS,
+        dims={**_DATA_DIMS, **dims},
         coords={"point": np.arange(dataset.n_points), "input": list(dataset.x_names)},
     )
 
@@ -193,9 +175,11 @@ class Fit:
         self.x_names: tuple[str, ...] = tuple(json.loads(attrs["x_names"]))
         self.y_name: str = attrs["y_name"]
         self.scaling = LogScaling.from_dict(json.loads(attrs["scaling"]))
+        self.form = form_model(self.spec.form)
         self._posterior = {
             k: np.asarray(v.stack(sample=("chain", "draw")).transpose("sample", ...).values)
             for k, v in idata.posterior.data_vars.items()
+            if k in self.form.curve_sites
         }
 
     # -- inputs -----------------------------------------------------------------------
@@ -221,7 +205,7 @@ class Fit:
         return validate_inputs(dict(zip(self.x_names, arr.T, strict=True)), self.x_names)
 
     def _u(self, x: np.ndarray) -> np.ndarray:
-        return np.log(x[:, 0]) - self.scaling.center[0]
+        return np.log(x) - np.asarray(self.scaling.center)
 
     # -- predictions --------------------------------------------------------------------
     def samples(self, new_x: Any) -> np.ndarray:
@@ -233,6 +217,7 @@ class Fit:
         rng = np.random.default_rng([self.seed, 20221027])
         with precision_scope("float64"):
             return predictive_draws(
+                self.form.curve,
                 self._posterior,
                 self._u(x),
                 likelihood=self.spec.likelihood,
@@ -278,6 +263,7 @@ class Fit:
             raise ValueError("upper must exceed the smallest observed input")
         with precision_scope("float64"):
             return crossing_scales(
+                self.form.curve,
                 self._posterior,
                 threshold,
                 np.linspace(lo, hi, grid),
@@ -296,11 +282,7 @@ class Fit:
 
     def summary(self) -> pd.DataFrame:
         """ArviZ summary of the natural-unit curve parameters and the noise scale."""
-        names = [
-            v
-            for v in ("log_a", "beta", "c0", "c", "delta", "f", "sigma")
-            if v in self.idata.posterior
-        ]
+        names = [v for v in self.form.curve_sites if v in self.idata.posterior]
         return az.summary(self.idata, var_names=names)
 
     def plot(self, ax=None, **kwargs):
@@ -365,9 +347,9 @@ def prior_predictive(
     if options:
         raise TypeError(f"unknown option(s) {sorted(options)}")
     dataset = validate(data, x, y, min_points=spec.n_params)
-    context = bnsl_context(dataset, spec)
+    context = form_model(spec.form).context(dataset, spec)
     if new_x is None:
-        z = dataset.z[:, 0]
+        z = dataset.z
     else:
         xs = validate_inputs(
             as_columns(new_x)
@@ -375,7 +357,7 @@ def prior_predictive(
             else {dataset.x_names[0]: np.atleast_1d(new_x)},
             dataset.x_names,
         )
-        z = dataset.scaling.standardise(np.log(xs))[:, 0]
+        z = dataset.scaling.standardise(np.log(xs))
     with precision_scope("float64"):
         out = Predictive(_model_for(spec), num_samples=draws)(
             jax.random.PRNGKey(seed), jnp.asarray(z), context

@@ -1,19 +1,20 @@
 """Posterior predictions as pure functions of posterior draws and log inputs.
 
-Nothing here knows how the draws were made: the inputs are a dict of arrays (one row per
-draw) holding the curve parameters of :func:`bayes_unsl.forms.bnsl` and the noise scale.
+Nothing here knows how the draws were made: the inputs are a curve function (a form of
+:mod:`bayes_unsl.forms`, as a model's ``curve``), a dict of arrays with one row per draw
+holding its parameters and the noise scale ``sigma``, and the log inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayes_unsl.forms import bnsl
+Curve = Callable[[Mapping[str, jax.Array], jax.Array], jax.Array]
 
 __all__ = [
     "crossing_scales",
@@ -23,14 +24,15 @@ __all__ = [
 ]
 
 
-def log_curve_draws(posterior: Mapping[str, np.ndarray], u: np.ndarray) -> np.ndarray:
-    """Mean curve log y for every draw, shape (draws, points); ``u = log x - center``."""
-    params = {k: jnp.asarray(posterior[k]) for k in ("log_a", "beta", "c0", "c", "delta", "f")}
-    out = jax.vmap(bnsl, in_axes=(0, None))(params, jnp.asarray(u))
+def log_curve_draws(curve: Curve, posterior: Mapping[str, np.ndarray], u: np.ndarray) -> np.ndarray:
+    """Mean curve log y for every draw, shape (draws, points); ``u = log x - center``, (n, m)."""
+    params = {k: jnp.asarray(v) for k, v in posterior.items()}
+    out = jax.jit(jax.vmap(curve, in_axes=(0, None)))(params, jnp.asarray(u))
     return np.asarray(out)
 
 
 def predictive_draws(
+    curve: Curve,
     posterior: Mapping[str, np.ndarray],
     u: np.ndarray,
     *,
@@ -39,7 +41,7 @@ def predictive_draws(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Posterior predictive draws of y (noise included), shape (draws, points)."""
-    mu = log_curve_draws(posterior, u)
+    mu = log_curve_draws(curve, posterior, u)
     sigma = np.asarray(posterior["sigma"])[:, None]
     if likelihood == "student_t":
         eps = rng.standard_t(student_df, size=mu.shape)
@@ -70,6 +72,7 @@ def interval_table(draws: np.ndarray, levels: Sequence[float]) -> pd.DataFrame:
 
 
 def crossing_scales(
+    curve: Curve,
     posterior: Mapping[str, np.ndarray],
     threshold: float,
     log_x_grid: np.ndarray,
@@ -84,7 +87,7 @@ def crossing_scales(
     points; NaN for draws that do not cross within the grid.
     """
     log_x_grid = np.sort(np.asarray(log_x_grid, dtype=float))
-    log_y = log_curve_draws(posterior, log_x_grid - center)
+    log_y = log_curve_draws(curve, posterior, (log_x_grid - center)[:, None])
     log_t = np.log(threshold)
     side = log_y < log_t if below else log_y > log_t
     crossed = side.any(axis=1)

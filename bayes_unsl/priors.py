@@ -78,12 +78,214 @@ class BNSLPriors:
         }
 
 
-def priors_from_dict(d: Mapping[str, Any] | None) -> BNSLPriors:
-    """Build priors from a (possibly partial) mapping; unknown keys are an error."""
+def priors_from_dict(d: Mapping[str, Any] | None, priors_type: type = BNSLPriors) -> Any:
+    """Build priors of ``priors_type`` from a (possibly partial) mapping.
+
+    Unknown keys are an error, so a misspelt setting never passes silently.
+    """
     if d is None:
-        return BNSLPriors()
-    known = {f.name for f in dataclasses.fields(BNSLPriors)}
+        return priors_type()
+    known = {f.name for f in dataclasses.fields(priors_type)}
     unknown = set(d) - known
     if unknown:
         raise ValueError(f"unknown prior setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    return BNSLPriors(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return priors_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+# -- priors of the other forms ------------------------------------------------------------
+__all__ += ["ChinchillaPriors", "DCPriors", "M4Priors", "UNSLPriors"]
+
+
+def _check_settings(priors: Any, may_be_zero: tuple[str, ...] = ()) -> None:
+    """Every setting finite, and > 0 unless named in ``may_be_zero`` (then >= 0)."""
+    for field in dataclasses.fields(priors):
+        value = getattr(priors, field.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        ):
+            raise ValueError(f"prior setting {field.name!r} must be finite, got {value!r}")
+        if field.name in may_be_zero:
+            if any(v < 0 for v in values):
+                raise ValueError(f"prior setting {field.name!r} must be >= 0, got {value!r}")
+        elif any(v <= 0 for v in values):
+            raise ValueError(f"prior setting {field.name!r} must be > 0, got {value!r}")
+    for field in dataclasses.fields(priors):
+        if isinstance(field.default, tuple) and len(getattr(priors, field.name)) != len(
+            field.default
+        ):
+            raise ValueError(
+                f"prior setting {field.name!r} takes {len(field.default)} numbers, "
+                f"got {getattr(priors, field.name)!r}"
+            )
+
+
+def _plain(priors: Any) -> dict[str, Any]:
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(priors).items()
+    }
+
+
+@dataclass(frozen=True)
+class ChinchillaPriors:
+    """Weakly informative priors for the Chinchilla form, ``y = E + A/N^alpha + B/D^beta``.
+
+    The inputs are taken relative to reference scales (the centre of the observed log
+    range, ``u = log x - center``), so A and B are the two reducible terms at the centre of
+    the data; the scales of raw counts are absorbed into them.
+
+    - ``limit_fraction``: Beta(a, b) prior on E / min(y), the irreducible loss as a fraction
+      of the smallest observed value (or of the curve at the centre, if that is lower), so
+      that E >= 0 lies below every observation.
+    - ``scale_sd``: sd (in log y units) of the Normal prior on log y at the centre of the
+      data, ``log(E + A + B)``, around the mean of log y.
+    - ``term_share``: Beta(a, b) prior on A / (A + B) at the centre: how the reducible part
+      there divides between the model-size and the data term.
+    - ``exponent_median`` and ``exponent_sd``: LogNormal prior on each exponent (alpha,
+      beta > 0), in natural units (log y per log x of the reducible terms), which do not
+      depend on the range of the data. The default, a median of 0.3 and an sd of 1 (95%
+      between 0.04 and 2.1), covers the exponents reported for language models (about 0.3)
+      and the flatter or steeper ones of other domains.
+    - ``noise_median``, ``noise_sd`` and ``student_df``: as in :class:`BNSLPriors`.
+    """
+
+    limit_fraction: tuple[float, float] = (1.0, 1.0)
+    scale_sd: float = 2.0
+    term_share: tuple[float, float] = (1.0, 1.0)
+    exponent_median: float = 0.3
+    exponent_sd: float = 1.0
+    noise_median: float = 0.01
+    noise_sd: float = 1.0
+    student_df: float = 4.0
+
+    def __post_init__(self) -> None:
+        _check_settings(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class DCPriors:
+    """Priors for the data-constrained form (DC) of Muennighoff et al. 2023.
+
+    DC is the Chinchilla form at effective counts N' and D' that discount repeated tokens
+    and parameters in excess of what the unique data support; the settings it shares with
+    :class:`ChinchillaPriors` mean the same here (with A and B taken at the reference scales
+    of N' and D', the centres of the observed N and D).
+
+    - ``r_d_star_median``, ``r_n_star_median`` and ``r_star_sd``: LogNormal priors on the
+      decay constants R_D* and R_N* (how many repetitions of the data, and how many excess
+      parameters per useful one, still pay off). The paper fits about 15.4 and 5.3; the
+      default sd of 1 (a factor e) keeps the prior wide around those values. Without
+      repeated data the constants are not identified and their posterior is the prior.
+    - ``tokens_per_param``: the fixed tokens-per-parameter ratio that sets the parameter
+      count useful for U_D unique tokens, U_N = U_D / tokens_per_param (Chinchilla's 20).
+    """
+
+    limit_fraction: tuple[float, float] = (1.0, 1.0)
+    scale_sd: float = 2.0
+    term_share: tuple[float, float] = (1.0, 1.0)
+    exponent_median: float = 0.3
+    exponent_sd: float = 1.0
+    r_d_star_median: float = 15.0
+    r_n_star_median: float = 5.0
+    r_star_sd: float = 1.0
+    tokens_per_param: float = 20.0
+    noise_median: float = 0.01
+    noise_sd: float = 1.0
+    student_df: float = 4.0
+
+    def __post_init__(self) -> None:
+        _check_settings(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class M4Priors:
+    """Weakly informative priors for M4 (arXiv 2209.06640) of a single input.
+
+    M4 is ``(y - eps_inf) / (eps_0 - y)^alpha = beta x^(-c)``: the curve falls from the
+    random-guess level eps_0 towards the limit eps_inf. Slopes are in standardised
+    coordinates, as for :class:`BNSLPriors`.
+
+    - ``limit_fraction``: Beta(a, b) prior on eps_inf / min(y) (or on eps_inf over the curve
+      at the centre, if that is lower), so 0 <= eps_inf < min(y).
+    - ``scale_sd``: sd (in log y units) of the Normal prior on log y at the centre of the
+      data, around the mean of log y; log beta follows from it exactly.
+    - ``top_excess_median`` and ``top_excess_sd``: LogNormal prior on eps_0 / max(y) - 1
+      (max(y) or the curve at the centre, if that is higher), so eps_0 > max(y). The
+      default (median 0.25, sd 1.5) lets eps_0 sit just above the data or far above it.
+    - ``slope_sd``: sd of the HalfNormal prior on the decay exponent c > 0, in units of
+      ``y_spread`` per unit of z, seen in log y at the lowest observation.
+    - ``slope_coupling``: as in :class:`BNSLPriors`: c is divided by
+      ``1 - slope_coupling * eps_inf / min(y)`` (a reparameterisation of the offset-slope
+      dependence).
+    - ``alpha_sd``: sd of the HalfNormal prior on alpha >= 0; alpha = 0 is the power law
+      with offset, larger alpha bends the curve towards eps_0 at small x.
+    - ``noise_median``, ``noise_sd``, ``student_df`` and ``y_spread_floor``: as in
+      :class:`BNSLPriors`.
+    """
+
+    limit_fraction: tuple[float, float] = (1.0, 1.0)
+    scale_sd: float = 2.0
+    top_excess_median: float = 0.25
+    top_excess_sd: float = 1.5
+    slope_sd: float = 2.0
+    slope_coupling: float = 0.9
+    alpha_sd: float = 1.0
+    noise_median: float = 0.01
+    noise_sd: float = 1.0
+    student_df: float = 4.0
+    y_spread_floor: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_settings(self, may_be_zero=("slope_coupling",))
+        if not self.slope_coupling < 1:
+            raise ValueError("slope_coupling must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class UNSLPriors:
+    """Weakly informative priors for this project's UNSL composition.
+
+    The default structure has one bottleneck component per input (an MBNSL over that
+    input alone, with n breaks) and, with two or more inputs, a non-bottleneck component
+    over all inputs without hyperbreaks. Every setting shared with :class:`BNSLPriors`
+    means the same here, applied to each component and each input (slopes of input j are
+    in units of ``y_spread`` per unit of z_j; breaks of input j lie within its observed
+    range plus ``break_margin_decades``). With one input the model is the BNSL model.
+
+    - ``share_concentration``: concentration of the symmetric Dirichlet prior on how the
+      reducible part at the centre of the data, ``y - a``, divides among the components
+      (1 is uniform on the simplex). Not used with one input.
+    """
+
+    limit_fraction: tuple[float, float] = (1.0, 1.0)
+    scale_sd: float = 2.0
+    slope_sd: float = 2.0
+    break_slope_sd: float = 4.0
+    slope_coupling: float = 0.9
+    break_margin_decades: float = 1.0
+    sharpness_median: float = 0.2
+    sharpness_sd: float = 1.0
+    sharpness_floor: float = 0.01
+    share_concentration: float = 1.0
+    noise_median: float = 0.01
+    noise_sd: float = 1.0
+    student_df: float = 4.0
+    y_spread_floor: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_settings(self, may_be_zero=("slope_coupling", "break_margin_decades"))
+        if not self.slope_coupling < 1:
+            raise ValueError("slope_coupling must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)

@@ -1,23 +1,24 @@
-"""One compiled NUTS program: warm-up and sampling for every chain in a single ``jit``.
+"""Compiled NUTS: multi-start MAP, chain initialisation and chunks of iterations.
 
 NumPyro's ``MCMC`` driver runs initialisation op by op, which on a small model costs far
 more compilation than sampling. Here the functional NUTS kernels of ``numpyro.infer.hmc``
-are run inside ``lax.scan`` and vmapped over chains, so a fit compiles one program (cached
-on disk across processes when JAX's persistent compilation cache is on). The same program
-vmaps over curves for batched fits.
+are vmapped over chains and run inside ``lax.scan``, so a fit compiles two programs (an
+initialiser and a chunk of iterations, cached on disk across processes when JAX's
+persistent compilation cache is on). The same programs vmap over curves for batched fits.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.optimize import minimize
-from numpyro.infer.hmc import hmc
+from numpyro.infer.hmc import HMCState, hmc
 
-__all__ = ["ChainOutput", "map_starts", "nuts_chains"]
+__all__ = ["ChainOutput", "advance_chains", "chunk_length", "init_chains", "map_starts"]
 
 
 class ChainOutput(NamedTuple):
@@ -48,22 +49,11 @@ def map_starts(
     return jax.vmap(one)(starts)
 
 
-def nuts_chains(
-    potential: Callable[[jax.Array], jax.Array],
-    keys: jax.Array,
-    inits: jax.Array,
-    *,
-    warmup: int,
-    draws: int,
-    target_accept: float,
-    max_tree_depth: int,
-    dense_mass: bool,
-) -> ChainOutput:
-    """Run one NUTS chain per row of ``inits`` (flat unconstrained vectors)."""
+def _kernels(potential, *, warmup, target_accept, max_tree_depth, dense_mass):
     init_kernel, sample_kernel = hmc(potential_fn=potential, algo="NUTS")
 
-    def one_chain(key, z0):
-        state = init_kernel(
+    def init(key, z0):
+        return init_kernel(
             z0,
             num_warmup=warmup,
             dense_mass=dense_mass,
@@ -72,16 +62,53 @@ def nuts_chains(
             rng_key=key,
         )
 
-        def warm(s, _):
-            return sample_kernel(s), None
+    return init, sample_kernel
 
-        state, _ = jax.lax.scan(warm, state, None, length=warmup)
 
-        def draw(s, _):
-            s = sample_kernel(s)
-            return s, (s.z, s.diverging, s.num_steps, s.accept_prob, s.potential_energy, s.energy)
+def init_chains(
+    potential: Callable[[jax.Array], jax.Array],
+    keys: jax.Array,
+    inits: jax.Array,
+    **config,
+) -> HMCState:
+    """NUTS states, one per row of ``inits`` (flat unconstrained vectors).
 
-        state, out = jax.lax.scan(draw, state, None, length=draws)
-        return ChainOutput(*out, step_size=state.adapt_state.step_size)
+    ``config``: ``warmup``, ``target_accept``, ``max_tree_depth``, ``dense_mass``; the same
+    values must be given to :func:`advance_chains`.
+    """
+    init, _ = _kernels(potential, **config)
+    return jax.vmap(init)(keys, inits)
 
-    return jax.vmap(one_chain)(keys, inits)
+
+def advance_chains(
+    potential: Callable[[jax.Array], jax.Array],
+    state: HMCState,
+    length: int,
+    **config,
+) -> tuple[HMCState, ChainOutput]:
+    """``length`` NUTS iterations of every chain, with per-iteration draws and statistics.
+
+    Warm-up and sampling are the same step: the kernel adapts while its iteration counter is
+    below the warm-up length. Running the iterations in chunks lets the caller report
+    progress between chunks without host callbacks inside the compiled loop.
+    """
+    init, sample = _kernels(potential, **config)
+    # NumPyro's functional kernels keep their adaptation settings in the closure that the
+    # init function fills in; trace one (discarded) init so that the sampler is configured.
+    jax.vmap(init)(state.rng_key, state.z)
+    step = jax.vmap(sample)
+
+    def one(s, _):
+        s = step(s)
+        return s, (s.z, s.diverging, s.num_steps, s.accept_prob, s.potential_energy, s.energy)
+
+    state, out = jax.lax.scan(one, state, None, length=length)
+    out = jax.tree_util.tree_map(lambda v: jnp.swapaxes(v, 0, 1), out)  # (chain, iteration)
+    return state, ChainOutput(*out, step_size=state.adapt_state.step_size)
+
+
+def chunk_length(warmup: int, draws: int, chunks: int = 20) -> int:
+    """Largest common divisor of warm-up and draws that gives at least ``chunks`` chunks."""
+    g = math.gcd(warmup, draws)
+    target = max(1, (warmup + draws) // chunks)
+    return max(d for d in range(1, g + 1) if g % d == 0 and d <= target)

@@ -19,7 +19,14 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer import Predictive
 from numpyro.infer.util import initialize_model, log_likelihood
 
-from bayes_unsl.inference.engine import map_starts, nuts_chains
+from bayes_unsl.inference.engine import (
+    ChainOutput,
+    advance_chains,
+    chunk_length,
+    init_chains,
+    map_starts,
+)
+from bayes_unsl.inference.progress import ProgressBar
 
 __all__ = ["PosteriorRun", "SamplerSettings", "run_nuts"]
 
@@ -66,7 +73,18 @@ def _structure(model: Callable, model_args: tuple):
     return info.potential_fn, info.postprocess_fn, unravel, int(flat.size)
 
 
-def _sample_program(potential_gen, unravel, dim: int, settings: SamplerSettings):
+def _kernel_config(settings: SamplerSettings) -> dict:
+    return {
+        "warmup": settings.warmup,
+        "target_accept": settings.target_accept,
+        "max_tree_depth": settings.max_tree_depth,
+        "dense_mass": settings.dense_mass,
+    }
+
+
+def _init_program(potential_gen, unravel, dim: int, settings: SamplerSettings):
+    """Multi-start MAP, then NUTS states for every chain near the best optimum."""
+
     def program(key, *model_args):
         potential_dict = potential_gen(*model_args)
 
@@ -77,21 +95,28 @@ def _sample_program(potential_gen, unravel, dim: int, settings: SamplerSettings)
         starts = jax.random.uniform(start_key, (settings.map_starts, dim), minval=-2, maxval=2)
         optima, values = map_starts(potential, starts)
         best = jnp.argmin(values)
-        centre = optima[best]
         finite = jnp.isfinite(values[best])
         noise = settings.init_jitter * jax.random.normal(jitter_key, (settings.chains, dim))
-        inits = jnp.where(finite, centre[None, :] + noise, starts[: settings.chains])
-        out = nuts_chains(
+        inits = jnp.where(finite, optima[best][None, :] + noise, starts[: settings.chains])
+        state = init_chains(
             potential,
             jax.random.split(chain_key, settings.chains),
             inits,
-            warmup=settings.warmup,
-            draws=settings.draws,
-            target_accept=settings.target_accept,
-            max_tree_depth=settings.max_tree_depth,
-            dense_mass=settings.dense_mass,
+            **_kernel_config(settings),
         )
-        return out, values[best], jnp.sum(jnp.isfinite(values))
+        return state, values[best], jnp.sum(jnp.isfinite(values))
+
+    return jax.jit(program)
+
+
+def _chunk_program(potential_gen, unravel, length: int, settings: SamplerSettings):
+    def program(state, *model_args):
+        potential_dict = potential_gen(*model_args)
+
+        def potential(v):
+            return potential_dict(unravel(v))
+
+        return advance_chains(potential, state, length, **_kernel_config(settings))
 
     return jax.jit(program)
 
@@ -128,9 +153,14 @@ def _programs(model: Callable, settings: SamplerSettings, model_args: tuple):
     key = (model, settings, treedef, signature, bool(jax.config.jax_enable_x64))
     if key not in _PROGRAMS:
         potential_gen, postprocess_gen, unravel, dim = _structure(model, model_args)
-        sample_program = _sample_program(potential_gen, unravel, dim, settings)
+        init_program = _init_program(potential_gen, unravel, dim, settings)
+        length = chunk_length(settings.warmup, settings.draws)
+        chunk_program = _chunk_program(potential_gen, unravel, length, settings)
+        example_state = jax.eval_shape(init_program, jax.random.PRNGKey(0), *model_args)[0]
         _PROGRAMS[key] = (
-            sample_program.lower(jax.random.PRNGKey(0), *model_args).compile(),
+            init_program.lower(jax.random.PRNGKey(0), *model_args).compile(),
+            chunk_program.lower(example_state, *model_args).compile(),
+            length,
             _posterior_program(model, postprocess_gen, unravel),
             _prior_program(model, settings.prior_draws),
             dim,
@@ -139,19 +169,45 @@ def _programs(model: Callable, settings: SamplerSettings, model_args: tuple):
 
 
 def run_nuts(
-    rng_key: jax.Array, model: Callable, model_args: tuple, settings: SamplerSettings
+    rng_key: jax.Array,
+    model: Callable,
+    model_args: tuple,
+    settings: SamplerSettings,
+    *,
+    progress: bool = False,
 ) -> PosteriorRun:
     """Multi-start MAP, then NUTS chains from the best optimum; all as compiled programs.
 
     ``model_args`` are the model's positional arguments, the observations last (the
-    predictive programs call the model without them).
+    predictive programs call the model without them). ``progress``: draw a progress bar
+    on stderr.
     """
     started = time.perf_counter()
-    sample_program, posterior_program, prior_program, dim = _programs(model, settings, model_args)
+    init_program, chunk_program, length, posterior_program, prior_program, dim = _programs(
+        model, settings, model_args
+    )
     compiled = time.perf_counter()
     run_key, post_key, prior_key = jax.random.split(rng_key, 3)
-    out, map_value, n_finite = sample_program(run_key, *model_args)
-    out = jax.tree_util.tree_map(np.asarray, out)
+    state, map_value, n_finite = init_program(run_key, *model_args)
+    total = settings.warmup + settings.draws
+    bar = ProgressBar(total, settings.warmup, settings.chains) if progress else None
+    chunks = []
+    for done in range(length, total + 1, length):
+        state, chunk = chunk_program(state, *model_args)
+        if done > settings.warmup:
+            chunks.append(jax.tree_util.tree_map(np.asarray, chunk))
+        if bar is not None:
+            jax.block_until_ready(state)
+            bar.update(done)
+    if bar is not None:
+        bar.close()
+    out = ChainOutput(
+        *(
+            np.concatenate([getattr(c, f) for c in chunks], axis=1)
+            for f in ChainOutput._fields[:-1]
+        ),
+        step_size=np.asarray(chunks[-1].step_size),
+    )
     sampled = time.perf_counter()
     c, d = settings.chains, settings.draws
     samples, loglik, ppc = posterior_program(

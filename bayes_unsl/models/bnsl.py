@@ -18,12 +18,11 @@ import numpyro.distributions as dist
 
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import bnsl
+from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
+from bayes_unsl.priors import BNSLPriors
 
-__all__ = ["CURVE_SITES", "BNSLContext", "bnsl_model", "bnsl_context"]
-
-# Deterministic sites that, with u = log(x) - center, give the mean curve through forms.bnsl.
-CURVE_SITES = ("log_a", "beta", "c0", "c", "delta", "f")
+__all__ = ["BNSL", "BNSLContext", "bnsl_context", "bnsl_curve", "bnsl_model"]
 
 
 class BNSLContext(NamedTuple):
@@ -64,9 +63,10 @@ def bnsl_context(data: Dataset, spec: ModelSpec) -> BNSLContext:
 def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     """BNSL on log y: ``log y ~ Normal(log(a + M(x)), sigma)`` (or Student-t).
 
-    ``z``: standardised log input, shape (n,). ``context``: data-derived prior constants.
+    ``z``: standardised log input, shape (n, 1). ``context``: data-derived prior constants.
     ``log_y``: observed log metric, or None to sample from the prior predictive.
     """
+    z = z[:, 0]
     p = spec.priors
     n = spec.breaks
     hr = context.half_range
@@ -119,3 +119,40 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         noise = dist.Normal(mu, sigma)
     with numpyro.plate("point", z.shape[0]):
         numpyro.sample("log_y", noise, obs=log_y)
+
+
+def bnsl_curve(params, u):
+    """Mean log y of one draw at ``u = log x - center``, shape (n, 1)."""
+    return bnsl(params, u[..., 0])
+
+
+BNSL = register(
+    FormModel(
+        name="bnsl",
+        n_inputs=1,
+        priors_type=BNSLPriors,
+        context=bnsl_context,
+        model=bnsl_model,
+        curve=bnsl_curve,
+        curve_sites=("log_a", "beta", "c0", "c", "delta", "f", "sigma"),
+        sampled_sites=(
+            "limit_fraction",
+            "m_centre",
+            "c0_y",
+            "break_gaps",
+            "c_y",
+            "log_f_excess",
+            "log_sigma",
+        ),
+        # Free parameters: limit, scale, slope, noise and three per break.
+        n_params=lambda spec: 4 + 3 * spec.breaks,
+        dims={
+            "c": ["brk"],
+            "delta": ["brk"],
+            "f": ["brk"],
+            "c_y": ["brk"],
+            "log_f_excess": ["brk"],
+            "break_gaps": ["gap"],
+        },
+    )
+)

@@ -12,9 +12,8 @@ from typing import Any
 
 from bayes_unsl.priors import BNSLPriors, priors_from_dict
 
-__all__ = ["FORMS", "LIKELIHOODS", "ModelSpec"]
+__all__ = ["LIKELIHOODS", "ModelSpec"]
 
-FORMS = ("bnsl",)
 LIKELIHOODS = ("normal", "student_t")
 
 
@@ -23,11 +22,17 @@ class ModelSpec:
     form: str = "bnsl"
     breaks: int = 1
     likelihood: str = "normal"
-    priors: BNSLPriors = field(default_factory=BNSLPriors)
+    priors: Any = field(default_factory=BNSLPriors)
 
     def __post_init__(self) -> None:
-        if self.form not in FORMS:
-            raise ValueError(f"unknown form {self.form!r}; available: {list(FORMS)}")
+        from bayes_unsl.models.registry import form_model
+
+        expected = form_model(self.form).priors_type
+        if not isinstance(self.priors, expected):
+            raise TypeError(
+                f"form {self.form!r} takes priors of type {expected.__name__}, "
+                f"got {type(self.priors).__name__}"
+            )
         if not isinstance(self.breaks, int) or isinstance(self.breaks, bool) or self.breaks < 0:
             raise ValueError(f"breaks must be a non-negative integer, got {self.breaks!r}")
         if self.likelihood not in LIKELIHOODS:
@@ -37,8 +42,10 @@ class ModelSpec:
 
     @property
     def n_params(self) -> int:
-        """Free parameters: limit, scale, slope, noise and three per break."""
-        return 4 + 3 * self.breaks
+        """Number of free parameters of the model this spec describes."""
+        from bayes_unsl.models.registry import form_model
+
+        return form_model(self.form).n_params(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,9 +60,16 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        return cls(
-            form=d["form"],
-            breaks=int(d["breaks"]),
-            likelihood=d["likelihood"],
-            priors=priors_from_dict(d.get("priors")),
-        )
+        return cls.build(d["form"], int(d["breaks"]), d["likelihood"], d.get("priors"))
+
+    @classmethod
+    def build(
+        cls, form: str, breaks: int = 1, likelihood: str = "normal", priors: Any = None
+    ) -> ModelSpec:
+        """A spec whose priors may be given as a (partial) dict of the form's prior fields."""
+        from bayes_unsl.models.registry import form_model
+
+        priors_type = form_model(form).priors_type
+        if priors is None or isinstance(priors, dict):
+            priors = priors_from_dict(priors, priors_type)
+        return cls(form=form, breaks=breaks, likelihood=likelihood, priors=priors)

@@ -87,7 +87,8 @@ def fit(
     ``y``: the metric column. ``options``: ``likelihood`` ("normal" or "student_t"),
     ``priors`` (a dict of :class:`bayes_unsl.priors.BNSLPriors` fields), sampler settings
     (``target_accept``, ``max_tree_depth``, ``dense_mass``, ``map_starts``,
-    ``init_jitter``, ``prior_draws``), ``precision`` ("float64" or "float32"),
+    ``init_jitter``, ``prior_draws`` (> 0 adds prior and prior predictive groups)),
+    ``precision`` ("float64" or "float32"),
     ``progress_bar`` (default: shown when stderr is a terminal) and ``warn`` (False to
     silence the convergence warning; the diagnostics are kept either way).
     """
@@ -125,12 +126,17 @@ def fit(
 
 
 def _inference_data(run, dataset: Dataset, dims) -> az.InferenceData:
+    prior = {}
+    if run.prior:
+        prior = {
+            "prior": {k: v for k, v in run.prior.items() if k != "log_y"},
+            "prior_predictive": {"log_y": run.prior["log_y"]},
+        }
     return az.from_dict(
         posterior=run.posterior,
         log_likelihood=run.log_likelihood,
         posterior_predictive=run.posterior_predictive,
-        prior={k: v for k, v in run.prior.items() if k != "log_y"},
-        prior_predictive={"log_y": run.prior["log_y"]},
+        **prior,
         sample_stats=run.sample_stats,
         observed_data={"log_y": dataset.log_y},
         constant_data={"x": dataset.x, "y": dataset.y},

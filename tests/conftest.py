@@ -24,4 +24,4 @@ def addition():
 @pytest.fixture(scope="session")
 def quick_fit(addition):
     train, _ = addition
-    return bu.fit(train, X, Y, seed=1, warn=False, **QUICK)
+    return bu.fit(train, X, Y, seed=1, warn=False, prior_draws=200, **QUICK)

@@ -10,14 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpyro import handlers
+from numpyro.distributions.transforms import biject_to
 from numpyro.infer import Predictive
-from numpyro.infer.util import initialize_model, log_likelihood
+from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy
 
 from bayes_unsl.inference.engine import (
     ChainOutput,
@@ -41,15 +44,19 @@ class SamplerSettings:
     dense_mass: bool = True
     map_starts: int = 16
     init_jitter: float = 0.1
-    prior_draws: int = 500
+    prior_draws: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("chains", "warmup", "draws", "max_tree_depth", "map_starts", "prior_draws"):
+        for name in ("chains", "warmup", "draws", "max_tree_depth", "map_starts"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not 0.0 < self.target_accept < 1.0:
             raise ValueError(f"target_accept must be in (0, 1), got {self.target_accept!r}")
+        if not isinstance(self.prior_draws, int) or self.prior_draws < 0:
+            raise ValueError(
+                f"prior_draws must be a non-negative integer, got {self.prior_draws!r}"
+            )
         if not self.init_jitter >= 0:
             raise ValueError(f"init_jitter must be >= 0, got {self.init_jitter!r}")
 
@@ -66,11 +73,34 @@ class PosteriorRun:
     info: dict[str, Any]
 
 
+def _latent_sites(model: Callable, model_args: tuple, key: jax.Array) -> dict:
+    """One prior draw of every latent site, in the sampler's unconstrained space."""
+    tr = handlers.trace(handlers.seed(model, key)).get_trace(*model_args)
+    return {
+        name: biject_to(site["fn"].support).inv(site["value"])
+        for name, site in tr.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+
+
 def _structure(model: Callable, model_args: tuple):
-    """Potential generator, postprocess generator and unravel function of a model."""
-    info = initialize_model(jax.random.PRNGKey(0), model, model_args=model_args, dynamic_args=True)
-    flat, unravel = ravel_pytree(info.param_info.z)
-    return info.potential_fn, info.postprocess_fn, unravel, int(flat.size)
+    """Potential generator, postprocess generator and unravel function of a model.
+
+    Read off an abstract trace (``jax.eval_shape``), so nothing runs op by op: NumPyro's
+    ``initialize_model`` would spend seconds of eager compilation here.
+    """
+    shapes = jax.eval_shape(partial(_latent_sites, model, model_args), jax.random.PRNGKey(0))
+    flat, unravel = ravel_pytree(
+        jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    )
+
+    def potential_gen(*args):
+        return partial(potential_energy, model, args, {})
+
+    def postprocess_gen(*args):
+        return partial(constrain_fn, model, args, {}, return_deterministic=True)
+
+    return potential_gen, postprocess_gen, unravel, int(flat.size)
 
 
 def _kernel_config(settings: SamplerSettings) -> dict:
@@ -133,8 +163,17 @@ def _posterior_program(model, postprocess_gen, unravel):
 
 
 def _prior_program(model, draws: int):
+    def one(key, *inputs):
+        tr = handlers.trace(handlers.seed(model, key)).get_trace(*inputs)
+        return {
+            name: site["value"]
+            for name, site in tr.items()
+            if site["type"] in ("sample", "deterministic")
+        }
+
     def program(key, *inputs):
-        return Predictive(model, num_samples=draws)(key, *inputs)
+        keys = jax.random.split(key, draws)
+        return jax.vmap(lambda k: one(k, *inputs))(keys)
 
     return jax.jit(program)
 
@@ -162,7 +201,7 @@ def _programs(model: Callable, settings: SamplerSettings, model_args: tuple):
             chunk_program.lower(example_state, *model_args).compile(),
             length,
             _posterior_program(model, postprocess_gen, unravel),
-            _prior_program(model, settings.prior_draws),
+            _prior_program(model, settings.prior_draws) if settings.prior_draws else None,
             dim,
         )
     return _PROGRAMS[key]
@@ -213,7 +252,7 @@ def run_nuts(
     samples, loglik, ppc = posterior_program(
         post_key, jnp.asarray(out.z.reshape(c * d, dim)), *model_args
     )
-    prior = prior_program(prior_key, *model_args[:-1])
+    prior = prior_program(prior_key, *model_args[:-1]) if prior_program is not None else {}
 
     def by_chain(tree):
         return {k: np.asarray(v).reshape((c, d) + np.shape(v)[1:]) for k, v in tree.items()}

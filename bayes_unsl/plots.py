@@ -32,8 +32,10 @@ def fan_chart(
 
     if len(fit.x_names) != 1:
         raise ValueError("fan_chart draws single-input fits")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 4.2))
+        _, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     x_obs = fit.idata.constant_data["x"].values[:, 0]
     y_obs = fit.idata.constant_data["y"].values
     hi = x_obs.max() * extend
@@ -59,6 +61,14 @@ def fan_chart(
     ax.axvline(x_obs.max(), color="0.5", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        # Plain numbers at 1, 2 and 5 per decade read better than powers of ten when a
+        # scaling curve spans a few decades; wider spans keep one label per decade.
+        lo, hi = axis.get_view_interval()
+        subs = (1.0, 2.0, 5.0) if hi / lo < 1e4 else (1.0,)
+        axis.set_major_locator(LogLocator(base=10, subs=subs))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(fit.x_names[0])
     ax.set_ylabel(fit.y_name)
     d = fit.diagnostics()

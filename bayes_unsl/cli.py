@@ -20,7 +20,12 @@ DEMO_SPLIT = 14  # the first 14 points are fitted, the last 3 held out (arXiv 22
 
 
 def _sampler_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--breaks", type=int, default=1, help="number of breaks (default 1)")
+    p.add_argument(
+        "--breaks",
+        type=int,
+        default=None,
+        help="breaks per component (default 1 for bnsl and unsl, 0 for the other forms)",
+    )
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
@@ -41,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     fit_p.add_argument("--y", required=True, help="metric column")
     fit_p.add_argument("--predict-at", nargs="*", type=float, default=[], metavar="V")
     fit_p.add_argument("--out", type=Path, required=True, help="output folder")
+    fit_p.add_argument(
+        "--form",
+        default="bnsl",
+        choices=("bnsl", "unsl", "chinchilla", "data_constrained", "m4"),
+        help="functional form (default bnsl)",
+    )
     _sampler_args(fit_p)
     demo_p = sub.add_parser("demo", help="fit the shipped 4-digit addition curve")
     demo_p.add_argument("--out", type=Path, default=Path("demo_out"))
@@ -50,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace) -> dict:
     opts = dict(
+        form=getattr(args, "form", "bnsl"),
         breaks=args.breaks,
         chains=args.chains,
         warmup=args.warmup,

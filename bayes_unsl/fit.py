@@ -48,7 +48,9 @@ SCHEMA = "bayes_unsl.fit/1"
 DEFAULT_LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 
-def _spec_from_options(form: str, breaks: int, options: dict[str, Any]) -> ModelSpec:
+def _spec_from_options(form: str, breaks: int | None, options: dict[str, Any]) -> ModelSpec:
+    if breaks is None:
+        breaks = 1 if form in _FORMS_WITH_BREAKS else 0
     return ModelSpec.build(
         form, breaks, options.pop("likelihood", "normal"), options.pop("priors", None)
     )
@@ -65,6 +67,7 @@ def _model_for(spec: ModelSpec):
     return partial(form_model(spec.form).model, spec=spec)
 
 
+_FORMS_WITH_BREAKS = ("bnsl", "unsl")
 _DATA_DIMS = {"log_y": ["point"], "x": ["point", "input"], "y": ["point"]}
 
 
@@ -74,7 +77,7 @@ def fit(
     y: str,
     *,
     form: str = "bnsl",
-    breaks: int = 1,
+    breaks: int | None = None,
     chains: int = 4,
     warmup: int = 1000,
     draws: int = 1000,
@@ -84,13 +87,16 @@ def fit(
     """Fit a Bayesian scaling law to a table and return a :class:`Fit`.
 
     ``data``: a DataFrame or dict of arrays; ``x``: the input column (or list of columns);
-    ``y``: the metric column. ``options``: ``likelihood`` ("normal" or "student_t"),
-    ``priors`` (a dict of :class:`bayes_unsl.priors.BNSLPriors` fields), sampler settings
-    (``target_accept``, ``max_tree_depth``, ``dense_mass``, ``map_starts``,
-    ``init_jitter``, ``prior_draws`` (> 0 adds prior and prior predictive groups)),
-    ``precision`` ("float64" or "float32"),
-    ``progress_bar`` (default: shown when stderr is a terminal) and ``warn`` (False to
-    silence the convergence warning; the diagnostics are kept either way).
+    ``y``: the metric column. ``form``: one of :func:`bayes_unsl.models.available_forms`
+    ("bnsl", "unsl", "chinchilla", "data_constrained", "m4"). ``breaks``: breaks per
+    component (default 1 for the forms that have breaks, bnsl and unsl; 0 otherwise).
+
+    ``options``: ``likelihood`` ("normal" or "student_t"); ``priors`` (a dict of the form's
+    prior fields, e.g. :class:`bayes_unsl.priors.BNSLPriors`); sampler settings
+    (``target_accept``, ``max_tree_depth``, ``dense_mass``, ``map_starts``, ``init_jitter``,
+    ``prior_draws``: > 0 adds prior and prior predictive groups); ``precision`` ("float64"
+    or "float32"); ``progress_bar`` (default: shown when stderr is a terminal); ``warn``
+    (False silences the convergence warning; the diagnostics are kept either way).
     """
     options = dict(options)
     precision = options.pop("precision", None)
@@ -183,7 +189,7 @@ class Fit:
         self.scaling = LogScaling.from_dict(json.loads(attrs["scaling"]))
         self.form = form_model(self.spec.form)
         self._posterior = {
-            k: np.asarray(v.stack(sample=("chain", "draw")).transpose("sample", ...).values)
+            k: _flatten_draws(v.transpose("chain", "draw", ...).values)
             for k, v in idata.posterior.data_vars.items()
             if k in self.form.curve_sites
         }
@@ -311,6 +317,11 @@ class Fit:
         )
 
 
+def _flatten_draws(values: np.ndarray) -> np.ndarray:
+    """(chain, draw, ...) -> (chain * draw, ...); safe for empty trailing dimensions."""
+    return np.asarray(values).reshape((-1,) + values.shape[2:])
+
+
 def load(path: str | os.PathLike) -> Fit:
     """Read a fit saved by :meth:`Fit.save`; refuses files of another schema."""
     path = Path(path)
@@ -337,7 +348,7 @@ def prior_predictive(
     y: str,
     *,
     form: str = "bnsl",
-    breaks: int = 1,
+    breaks: int | None = None,
     draws: int = 1000,
     seed: int = 0,
     new_x: Any = None,

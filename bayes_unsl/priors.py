@@ -12,94 +12,28 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["BNSLPriors", "priors_from_dict"]
-
-
-@dataclass(frozen=True)
-class BNSLPriors:
-    """Weakly informative priors for a BNSL with n breaks.
-
-    - ``limit_fraction``: Beta(a, b) prior on a / min(y), the irreducible limit as a fraction
-      of the smallest observed value (a >= 0 and a below every observation).
-    - ``scale_sd``: sd (in log y units) of the Normal prior on log M at the centre of the
-      data, around the mean of log y.
-    - ``slope_sd``: sd of the initial slope, in units of ``y_spread`` (log y per unit of z).
-    - ``break_slope_sd``: sd of each change of slope at a break, likewise.
-    - ``slope_coupling``: slopes are sampled in log-y units at the lowest observation and
-      divided by ``1 - slope_coupling * a / min(y)`` to give slopes of log M (a
-      reparameterisation that removes a banana-shaped posterior; < 1 keeps the implied prior
-      on log-M slopes light-tailed).
-    - ``break_margin_decades``: break locations are uniform (ordered) over the observed range
-      extended by this many decades past its largest value. A break beyond the data is not
-      identified; the margin lets the posterior predictive widen there instead of hiding it.
-    - ``sharpness_median`` and ``sharpness_sd``: LogNormal prior on f - ``sharpness_floor``,
-      in z units; the floor keeps the geometry bounded as breaks turn sharp.
-    - ``noise_median`` and ``noise_sd``: LogNormal prior on the noise scale of log y (a
-      relative error). Its Gaussian tail keeps the noise from collapsing to zero on smooth
-      curves, which would make the posterior needle-thin and NUTS unstable.
-    - ``student_df``: degrees of freedom when the likelihood is Student-t.
-    - ``y_spread_floor``: the least spread of log y used to scale the slope priors.
-    """
-
-    limit_fraction: tuple[float, float] = (1.0, 1.0)
-    scale_sd: float = 2.0
-    slope_sd: float = 2.0
-    break_slope_sd: float = 4.0
-    slope_coupling: float = 0.9
-    break_margin_decades: float = 1.0
-    sharpness_median: float = 0.2
-    sharpness_sd: float = 1.0
-    sharpness_floor: float = 0.01
-    noise_median: float = 0.01
-    noise_sd: float = 1.0
-    student_df: float = 4.0
-    y_spread_floor: float = 0.1
-
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            values = value if isinstance(value, tuple) else (value,)
-            if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
-                raise ValueError(f"prior setting {field.name!r} must be finite, got {value!r}")
-            if field.name not in ("break_margin_decades", "slope_coupling") and any(
-                v <= 0 for v in values
-            ):
-                raise ValueError(f"prior setting {field.name!r} must be > 0, got {value!r}")
-        if self.break_margin_decades < 0:
-            raise ValueError("break_margin_decades must be >= 0")
-        if not 0 <= self.slope_coupling < 1:
-            raise ValueError("slope_coupling must be in [0, 1)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
-        }
-
-
-def priors_from_dict(d: Mapping[str, Any] | None, priors_type: type = BNSLPriors) -> Any:
-    """Build priors of ``priors_type`` from a (possibly partial) mapping.
-
-    Unknown keys are an error, so a misspelt setting never passes silently.
-    """
-    if d is None:
-        return priors_type()
-    known = {f.name for f in dataclasses.fields(priors_type)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"unknown prior setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    return priors_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
-# -- priors of the other forms ------------------------------------------------------------
-__all__ += ["ChinchillaPriors", "DCPriors", "M4Priors", "UNSLPriors"]
+__all__ = [
+    "BNSLPriors",
+    "ChinchillaPriors",
+    "DCPriors",
+    "M4Priors",
+    "PriorSettings",
+    "UNSLPriors",
+    "priors_from_dict",
+]
 
 
 def _check_settings(priors: Any, may_be_zero: tuple[str, ...] = ()) -> None:
-    """Every setting finite, and > 0 unless named in ``may_be_zero`` (then >= 0)."""
+    """Every numeric setting finite, and > 0 unless named in ``may_be_zero`` (then >= 0);
+    switches (settings whose default is a bool) must be bools."""
     for field in dataclasses.fields(priors):
         value = getattr(priors, field.name)
+        if isinstance(field.default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"prior setting {field.name!r} must be True or False")
+            continue
         values = value if isinstance(value, tuple) else (value,)
         if not all(
             isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
@@ -127,8 +61,83 @@ def _plain(priors: Any) -> dict[str, Any]:
     }
 
 
+class PriorSettings:
+    """Shared behaviour of the priors classes: validation and a plain-dict view.
+
+    ``_may_be_zero`` names settings allowed to be 0; every other number must be > 0.
+    A ``slope_coupling`` setting, where present, must lie in [0, 1).
+    """
+
+    _may_be_zero: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        _check_settings(self, may_be_zero=self._may_be_zero)
+        if not 0 <= getattr(self, "slope_coupling", 0.0) < 1:
+            raise ValueError("slope_coupling must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
 @dataclass(frozen=True)
-class ChinchillaPriors:
+class BNSLPriors(PriorSettings):
+    """Weakly informative priors for a BNSL with n breaks.
+
+    - ``limit_fraction``: Beta(a, b) prior on a / min(y), the irreducible limit as a fraction
+      of the smallest observed value (a >= 0 and a below every observation).
+    - ``scale_sd``: sd (in log y units) of the Normal prior on log M at the centre of the
+      data, around the mean of log y.
+    - ``slope_sd``: sd of the initial slope, in units of ``y_spread`` (log y per unit of z).
+    - ``break_slope_sd``: sd of each change of slope at a break, likewise.
+    - ``slope_coupling``: slopes are sampled in log-y units at the lowest observation and
+      divided by ``1 - slope_coupling * a / min(y)`` to give slopes of log M (a
+      reparameterisation that removes a banana-shaped posterior; < 1 keeps the implied prior
+      on log-M slopes light-tailed).
+    - ``break_margin_decades``: break locations are uniform (ordered) over the observed range
+      extended by this many decades past its largest value. A break beyond the data is not
+      identified; the margin lets the posterior predictive widen there instead of hiding it.
+    - ``sharpness_median`` and ``sharpness_sd``: LogNormal prior on f - ``sharpness_floor``,
+      in z units; the floor keeps the geometry bounded as breaks turn sharp.
+    - ``noise_median`` and ``noise_sd``: LogNormal prior on the noise scale of log y (a
+      relative error). Its Gaussian tail keeps the noise from collapsing to zero on smooth
+      curves, which would make the posterior needle-thin and NUTS unstable.
+    - ``student_df``: degrees of freedom when the likelihood is Student-t.
+    - ``y_spread_floor``: the least spread of log y used to scale the slope priors.
+    """
+
+    _may_be_zero: ClassVar[tuple[str, ...]] = ("slope_coupling", "break_margin_decades")
+
+    limit_fraction: tuple[float, float] = (1.0, 1.0)
+    scale_sd: float = 2.0
+    slope_sd: float = 2.0
+    break_slope_sd: float = 4.0
+    slope_coupling: float = 0.9
+    break_margin_decades: float = 1.0
+    sharpness_median: float = 0.2
+    sharpness_sd: float = 1.0
+    sharpness_floor: float = 0.01
+    noise_median: float = 0.01
+    noise_sd: float = 1.0
+    student_df: float = 4.0
+    y_spread_floor: float = 0.1
+
+
+def priors_from_dict(d: Mapping[str, Any] | None, priors_type: type = BNSLPriors) -> Any:
+    """Build priors of ``priors_type`` from a (possibly partial) mapping.
+
+    Unknown keys are an error, so a misspelt setting never passes silently.
+    """
+    if d is None:
+        return priors_type()
+    known = {f.name for f in dataclasses.fields(priors_type)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown prior setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    return priors_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class ChinchillaPriors(PriorSettings):
     """Weakly informative priors for the Chinchilla form, ``y = E + A/N^alpha + B/D^beta``.
 
     The inputs are taken relative to reference scales (the centre of the observed log
@@ -159,15 +168,9 @@ class ChinchillaPriors:
     noise_sd: float = 1.0
     student_df: float = 4.0
 
-    def __post_init__(self) -> None:
-        _check_settings(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclass(frozen=True)
-class DCPriors:
+class DCPriors(PriorSettings):
     """Priors for the data-constrained form (DC) of Muennighoff et al. 2023.
 
     DC is the Chinchilla form at effective counts N' and D' that discount repeated tokens
@@ -197,15 +200,9 @@ class DCPriors:
     noise_sd: float = 1.0
     student_df: float = 4.0
 
-    def __post_init__(self) -> None:
-        _check_settings(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclass(frozen=True)
-class M4Priors:
+class M4Priors(PriorSettings):
     """Weakly informative priors for M4 (arXiv 2209.06640) of a single input.
 
     M4 is ``(y - eps_inf) / (eps_0 - y)^alpha = beta x^(-c)``: the curve falls from the
@@ -230,6 +227,8 @@ class M4Priors:
       :class:`BNSLPriors`.
     """
 
+    _may_be_zero: ClassVar[tuple[str, ...]] = ("slope_coupling",)
+
     limit_fraction: tuple[float, float] = (1.0, 1.0)
     scale_sd: float = 2.0
     top_excess_median: float = 0.25
@@ -242,30 +241,29 @@ class M4Priors:
     student_df: float = 4.0
     y_spread_floor: float = 0.1
 
-    def __post_init__(self) -> None:
-        _check_settings(self, may_be_zero=("slope_coupling",))
-        if not self.slope_coupling < 1:
-            raise ValueError("slope_coupling must be in [0, 1)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
 
 @dataclass(frozen=True)
-class UNSLPriors:
+class UNSLPriors(PriorSettings):
     """Weakly informative priors for this project's UNSL composition.
 
     The default structure has one bottleneck component per input (an MBNSL over that
-    input alone, with n breaks) and, with two or more inputs, a non-bottleneck component
-    over all inputs without hyperbreaks. Every setting shared with :class:`BNSLPriors`
-    means the same here, applied to each component and each input (slopes of input j are
-    in units of ``y_spread`` per unit of z_j; breaks of input j lie within its observed
-    range plus ``break_margin_decades``). With one input the model is the BNSL model.
+    input alone, with n breaks); ``joint_component=True`` adds, with two or more inputs, a
+    non-bottleneck component over all inputs without hyperbreaks. Every setting shared
+    with :class:`BNSLPriors` means the same here, applied to each component and each input
+    (slopes of input j are in units of ``y_spread`` per unit of z_j; breaks of input j lie
+    within its observed range plus ``break_margin_decades``). With one input the model is
+    the BNSL model.
 
     - ``share_concentration``: concentration of the symmetric Dirichlet prior on how the
       reducible part at the centre of the data, ``y - a``, divides among the components
-      (1 is uniform on the simplex). Not used with one input.
+      (1 is uniform on the simplex). Not used with a single component.
+    - ``joint_component``: whether the structure has the non-bottleneck component (with two
+      or more inputs; off by default, since it mixed poorly where the data do not need
+      it). Its slopes have the prior of the initial slopes. Without it and without
+      breaks, the curve of the UNSL is the Chinchilla form.
     """
+
+    _may_be_zero: ClassVar[tuple[str, ...]] = ("slope_coupling", "break_margin_decades")
 
     limit_fraction: tuple[float, float] = (1.0, 1.0)
     scale_sd: float = 2.0
@@ -277,15 +275,8 @@ class UNSLPriors:
     sharpness_sd: float = 1.0
     sharpness_floor: float = 0.01
     share_concentration: float = 1.0
+    joint_component: bool = False
     noise_median: float = 0.01
     noise_sd: float = 1.0
     student_df: float = 4.0
     y_spread_floor: float = 0.1
-
-    def __post_init__(self) -> None:
-        _check_settings(self, may_be_zero=("slope_coupling", "break_margin_decades"))
-        if not self.slope_coupling < 1:
-            raise ValueError("slope_coupling must be in [0, 1)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)

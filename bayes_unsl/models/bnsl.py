@@ -18,6 +18,7 @@ import numpyro.distributions as dist
 
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import bnsl
+from bayes_unsl.models.likelihood import observe_log_y
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
 from bayes_unsl.priors import BNSLPriors
@@ -110,15 +111,8 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         "delta": numpyro.deterministic("delta", delta_z * hr),
         "f": numpyro.deterministic("f", f_z * hr),
     }
-    log_sigma = numpyro.sample("log_sigma", dist.Normal(math.log(p.noise_median), p.noise_sd))
-    sigma = numpyro.deterministic("sigma", jnp.exp(log_sigma))
     mu = bnsl(params, z * hr)
-    if spec.likelihood == "student_t":
-        noise = dist.StudentT(p.student_df, mu, sigma)
-    else:
-        noise = dist.Normal(mu, sigma)
-    with numpyro.plate("point", z.shape[0]):
-        numpyro.sample("log_y", noise, obs=log_y)
+    observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood)
 
 
 def bnsl_curve(params, u):

@@ -47,6 +47,9 @@ def register(form: FormModel) -> FormModel:
 def _load_builtin() -> None:
     # Importing the model modules registers their forms.
     import bayes_unsl.models.bnsl  # noqa: F401
+    import bayes_unsl.models.chinchilla  # noqa: F401
+    import bayes_unsl.models.m4  # noqa: F401
+    import bayes_unsl.models.unsl  # noqa: F401
 
 
 def available_forms() -> list[str]:

@@ -27,12 +27,13 @@ class ModelSpec:
     def __post_init__(self) -> None:
         from bayes_unsl.models.registry import form_model
 
-        expected = form_model(self.form).priors_type
-        if not isinstance(self.priors, expected):
+        form = form_model(self.form)
+        if not isinstance(self.priors, form.priors_type):
             raise TypeError(
-                f"form {self.form!r} takes priors of type {expected.__name__}, "
+                f"form {self.form!r} takes priors of type {form.priors_type.__name__}, "
                 f"got {type(self.priors).__name__}"
             )
+        form.n_params(self)  # raises for a number of breaks the form does not take
         if not isinstance(self.breaks, int) or isinstance(self.breaks, bool) or self.breaks < 0:
             raise ValueError(f"breaks must be a non-negative integer, got {self.breaks!r}")
         if self.likelihood not in LIKELIHOODS:

@@ -149,3 +149,13 @@ def test_prior_predictive_is_broad_but_finite(addition):
     lo, hi = np.quantile(draws[:, 0], [0.25, 0.75])
     assert lo < train[Y].min() and hi > train[Y].max()
     assert hi / lo < 100
+
+
+def test_a_power_law_without_breaks_fits_and_predicts(addition):
+    train, _ = addition
+    power_law = bu.fit(
+        train.iloc[:8], X, Y, breaks=0, chains=2, warmup=200, draws=200, seed=2, warn=False
+    )
+    assert power_law.idata.posterior["c"].shape[-1] == 0
+    table = power_law.predict([600.0, 1200.0])
+    assert np.all(np.isfinite(table.to_numpy()))

@@ -319,7 +319,8 @@ class Fit:
 
 def _flatten_draws(values: np.ndarray) -> np.ndarray:
     """(chain, draw, ...) -> (chain * draw, ...); safe for empty trailing dimensions."""
-    return np.asarray(values).reshape((-1,) + values.shape[2:])
+    values = np.asarray(values)
+    return values.reshape((values.shape[0] * values.shape[1],) + values.shape[2:])
 
 
 def load(path: str | os.PathLike) -> Fit:

@@ -32,6 +32,12 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--likelihood", choices=("normal", "student_t"), default="normal")
     p.add_argument("--target-accept", type=float, default=None)
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="refits with target_accept 0.99 and twice the warm-up if checks fail (default 1)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -67,6 +73,7 @@ def _options(args: argparse.Namespace) -> dict:
         warmup=args.warmup,
         draws=args.draws,
         seed=args.seed,
+        retries=args.retries,
         likelihood=args.likelihood,
         warn=False,
     )

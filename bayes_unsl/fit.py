@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -95,12 +95,15 @@ def fit(
     prior fields, e.g. :class:`bayes_unsl.priors.BNSLPriors`); sampler settings
     (``target_accept``, ``max_tree_depth``, ``dense_mass``, ``map_starts``, ``init_jitter``,
     ``prior_draws``: > 0 adds prior and prior predictive groups); ``precision`` ("float64"
-    or "float32"); ``progress_bar`` (default: shown when stderr is a terminal); ``warn``
-    (False silences the convergence warning; the diagnostics are kept either way).
+    or "float32"); ``progress_bar`` (default: shown when stderr is a terminal); ``retries``
+    (default 1: a fit that fails its convergence checks is run again with target_accept
+    0.99 and twice the warm-up; ``diagnostics()["remedies"]`` records it); ``warn`` (False
+    silences the convergence warning; the diagnostics are kept either way).
     """
     options = dict(options)
     precision = options.pop("precision", None)
     warn = options.pop("warn", True)
+    retries = options.pop("retries", 1)
     progress = options.pop("progress_bar", None)
     if progress is None:
         progress = sys.stderr.isatty()
@@ -112,6 +115,33 @@ def fit(
     dataset = validate(data, x, y, min_points=spec.n_params)
     context = form_.context(dataset, spec)
     enable_compilation_cache()
+    remedies = []
+    while True:
+        idata, diag = _sample(dataset, spec, context, settings, seed, precision, progress)
+        problems = convergence_problems(diag)
+        if not problems or len(remedies) >= retries:
+            break
+        # The documented remedy for a hard posterior: smaller steps and a longer warm-up.
+        remedies.append({"problems": problems, "then": _remedy_note(settings)})
+        settings = replace(
+            settings, target_accept=max(settings.target_accept, 0.99), warmup=2 * settings.warmup
+        )
+    diag["remedies"] = remedies
+    idata.attrs.update(_attrs(spec, settings, dataset, context, seed, precision, diag))
+    result = Fit(idata)
+    check_convergence(diag, warn=warn)
+    return result
+
+
+def _remedy_note(settings: SamplerSettings) -> str:
+    return (
+        f"refitted with target_accept {max(settings.target_accept, 0.99)} and warm-up "
+        f"{2 * settings.warmup}"
+    )
+
+
+def _sample(dataset, spec, context, settings, seed, precision, progress):
+    form_ = form_model(spec.form)
     started = time.perf_counter()
     with precision_scope(precision):
         args = (jnp.asarray(dataset.z), context, jnp.asarray(dataset.log_y))
@@ -125,10 +155,7 @@ def fit(
     diag["seconds"] = seconds
     diag.update(run.info)
     diag["converged"] = not convergence_problems(diag)
-    idata.attrs.update(_attrs(spec, settings, dataset, context, seed, precision, diag))
-    result = Fit(idata)
-    check_convergence(diag, warn=warn)
-    return result
+    return idata, diag
 
 
 def _inference_data(run, dataset: Dataset, dims) -> az.InferenceData:

@@ -11,7 +11,7 @@ import bayes_unsl as bu
 warnings.filterwarnings("ignore", message=".*ArviZ is undergoing.*")
 
 # Small but real: enough draws for R-hat and intervals to mean something in a unit test.
-QUICK = {"chains": 2, "warmup": 300, "draws": 300, "map_starts": 8}
+QUICK = {"chains": 2, "warmup": 300, "draws": 300, "map_starts": 8, "retries": 0}
 X, Y = "train_dataset_size", "test_cross_entropy"
 
 

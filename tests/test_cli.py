@@ -20,6 +20,8 @@ QUICK_ARGS = [
     str(QUICK["draws"]),
     "--seed",
     "1",
+    "--retries",
+    "0",
 ]
 
 

@@ -154,8 +154,39 @@ def test_prior_predictive_is_broad_but_finite(addition):
 def test_a_power_law_without_breaks_fits_and_predicts(addition):
     train, _ = addition
     power_law = bu.fit(
-        train.iloc[:8], X, Y, breaks=0, chains=2, warmup=200, draws=200, seed=2, warn=False
+        train.iloc[:8],
+        X,
+        Y,
+        breaks=0,
+        chains=2,
+        warmup=200,
+        draws=200,
+        seed=2,
+        warn=False,
+        retries=0,
     )
     assert power_law.idata.posterior["c"].shape[-1] == 0
     table = power_law.predict([600.0, 1200.0])
     assert np.all(np.isfinite(table.to_numpy()))
+
+
+def test_same_seed_gives_identical_draws(quick_fit, addition):
+    train, _ = addition
+    again = bu.fit(train, X, Y, seed=1, warn=False, prior_draws=200, **QUICK)
+    for name in ("beta", "c", "delta", "sigma"):
+        assert np.array_equal(again.idata.posterior[name], quick_fit.idata.posterior[name])
+    other = bu.fit(train, X, Y, seed=2, warn=False, prior_draws=200, **QUICK)
+    assert not np.array_equal(other.idata.posterior["beta"], quick_fit.idata.posterior["beta"])
+
+
+def test_an_unconverged_fit_is_refitted_then_flagged(addition):
+    train, _ = addition
+    # 2 chains x (100 + 100) draws cannot reach a bulk ESS of 400: the remedy runs, and the
+    # result is flagged rather than presented as converged.
+    with pytest.warns(bu.ConvergenceWarning, match="did not converge"):
+        result = bu.fit(train, X, Y, chains=2, warmup=100, draws=100, seed=3, retries=1)
+    d = result.diagnostics()
+    assert len(d["remedies"]) == 1 and "ESS" in " ".join(d["remedies"][0]["problems"])
+    assert result.settings.target_accept == 0.99 and result.settings.warmup == 200
+    assert not result.converged
+    assert "NOT CONVERGED" in repr(result)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BNSLPriors",
     "ChinchillaPriors",
+    "CommonPriors",
     "DCPriors",
     "M4Priors",
     "PriorSettings",
@@ -80,13 +81,32 @@ class PriorSettings:
 
 
 @dataclass(frozen=True)
-class BNSLPriors(PriorSettings):
+class CommonPriors(PriorSettings):
+    """Settings every form shares.
+
+    - ``limit_fraction``: Beta(a, b) prior on the irreducible limit as a fraction of the
+      smallest observed value (so the limit lies below every observation).
+    - ``scale_sd``: sd (in log y units) of the Normal prior on log y of the curve at the
+      centre of the data, around the mean of log y.
+    - ``noise_median`` and ``noise_sd``: LogNormal prior on the noise scale of log y (a
+      relative error). Its Gaussian tail keeps the noise from collapsing to zero on smooth
+      curves, which would make the posterior needle-thin and NUTS unstable.
+    - ``student_df``: degrees of freedom when the likelihood is Student-t.
+    """
+
+    limit_fraction: tuple[float, float] = (1.0, 1.0)
+    scale_sd: float = 2.0
+    noise_median: float = 0.01
+    noise_sd: float = 1.0
+    student_df: float = 4.0
+
+
+@dataclass(frozen=True)
+class BNSLPriors(CommonPriors):
     """Weakly informative priors for a BNSL with n breaks.
 
-    - ``limit_fraction``: Beta(a, b) prior on a / min(y), the irreducible limit as a fraction
-      of the smallest observed value (a >= 0 and a below every observation).
-    - ``scale_sd``: sd (in log y units) of the Normal prior on log M at the centre of the
-      data, around the mean of log y.
+    The limit, the scale at the centre and the noise are set as in :class:`CommonPriors`.
+
     - ``slope_sd``: sd of the initial slope, in units of ``y_spread`` (log y per unit of z).
     - ``break_slope_sd``: sd of each change of slope at a break, likewise.
     - ``slope_coupling``: slopes are sampled in log-y units at the lowest observation and
@@ -98,17 +118,11 @@ class BNSLPriors(PriorSettings):
       identified; the margin lets the posterior predictive widen there instead of hiding it.
     - ``sharpness_median`` and ``sharpness_sd``: LogNormal prior on f - ``sharpness_floor``,
       in z units; the floor keeps the geometry bounded as breaks turn sharp.
-    - ``noise_median`` and ``noise_sd``: LogNormal prior on the noise scale of log y (a
-      relative error). Its Gaussian tail keeps the noise from collapsing to zero on smooth
-      curves, which would make the posterior needle-thin and NUTS unstable.
-    - ``student_df``: degrees of freedom when the likelihood is Student-t.
     - ``y_spread_floor``: the least spread of log y used to scale the slope priors.
     """
 
     _may_be_zero: ClassVar[tuple[str, ...]] = ("slope_coupling", "break_margin_decades")
 
-    limit_fraction: tuple[float, float] = (1.0, 1.0)
-    scale_sd: float = 2.0
     slope_sd: float = 2.0
     break_slope_sd: float = 4.0
     slope_coupling: float = 0.9
@@ -116,9 +130,6 @@ class BNSLPriors(PriorSettings):
     sharpness_median: float = 0.2
     sharpness_sd: float = 1.0
     sharpness_floor: float = 0.01
-    noise_median: float = 0.01
-    noise_sd: float = 1.0
-    student_df: float = 4.0
     y_spread_floor: float = 0.1
 
 
@@ -137,7 +148,7 @@ def priors_from_dict(d: Mapping[str, Any] | None, priors_type: type = BNSLPriors
 
 
 @dataclass(frozen=True)
-class ChinchillaPriors(PriorSettings):
+class ChinchillaPriors(CommonPriors):
     """Weakly informative priors for the Chinchilla form, ``y = E + A/N^alpha + B/D^beta``.
 
     The inputs are taken relative to reference scales (the centre of the observed log
@@ -159,18 +170,13 @@ class ChinchillaPriors(PriorSettings):
     - ``noise_median``, ``noise_sd`` and ``student_df``: as in :class:`BNSLPriors`.
     """
 
-    limit_fraction: tuple[float, float] = (1.0, 1.0)
-    scale_sd: float = 2.0
     term_share: tuple[float, float] = (1.0, 1.0)
     exponent_median: float = 0.3
     exponent_sd: float = 1.0
-    noise_median: float = 0.01
-    noise_sd: float = 1.0
-    student_df: float = 4.0
 
 
 @dataclass(frozen=True)
-class DCPriors(PriorSettings):
+class DCPriors(CommonPriors):
     """Priors for the data-constrained form (DC) of Muennighoff et al. 2023.
 
     DC is the Chinchilla form at effective counts N' and D' that discount repeated tokens
@@ -187,8 +193,6 @@ class DCPriors(PriorSettings):
       count useful for U_D unique tokens, U_N = U_D / tokens_per_param (Chinchilla's 20).
     """
 
-    limit_fraction: tuple[float, float] = (1.0, 1.0)
-    scale_sd: float = 2.0
     term_share: tuple[float, float] = (1.0, 1.0)
     exponent_median: float = 0.3
     exponent_sd: float = 1.0
@@ -196,13 +200,10 @@ class DCPriors(PriorSettings):
     r_n_star_median: float = 5.0
     r_star_sd: float = 1.0
     tokens_per_param: float = 20.0
-    noise_median: float = 0.01
-    noise_sd: float = 1.0
-    student_df: float = 4.0
 
 
 @dataclass(frozen=True)
-class M4Priors(PriorSettings):
+class M4Priors(CommonPriors):
     """Weakly informative priors for M4 (arXiv 2209.06640) of a single input.
 
     M4 is ``(y - eps_inf) / (eps_0 - y)^alpha = beta x^(-c)``: the curve falls from the
@@ -229,21 +230,16 @@ class M4Priors(PriorSettings):
 
     _may_be_zero: ClassVar[tuple[str, ...]] = ("slope_coupling",)
 
-    limit_fraction: tuple[float, float] = (1.0, 1.0)
-    scale_sd: float = 2.0
     top_excess_median: float = 0.25
     top_excess_sd: float = 1.5
     slope_sd: float = 2.0
     slope_coupling: float = 0.9
     alpha_sd: float = 1.0
-    noise_median: float = 0.01
-    noise_sd: float = 1.0
-    student_df: float = 4.0
     y_spread_floor: float = 0.1
 
 
 @dataclass(frozen=True)
-class UNSLPriors(PriorSettings):
+class UNSLPriors(CommonPriors):
     """Weakly informative priors for this project's UNSL composition.
 
     The default structure has one bottleneck component per input (an MBNSL over that
@@ -265,8 +261,6 @@ class UNSLPriors(PriorSettings):
 
     _may_be_zero: ClassVar[tuple[str, ...]] = ("slope_coupling", "break_margin_decades")
 
-    limit_fraction: tuple[float, float] = (1.0, 1.0)
-    scale_sd: float = 2.0
     slope_sd: float = 2.0
     break_slope_sd: float = 4.0
     slope_coupling: float = 0.9
@@ -276,7 +270,4 @@ class UNSLPriors(PriorSettings):
     sharpness_floor: float = 0.01
     share_concentration: float = 1.0
     joint_component: bool = False
-    noise_median: float = 0.01
-    noise_sd: float = 1.0
-    student_df: float = 4.0
     y_spread_floor: float = 0.1

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_unsl.tables import markdown_table
+
 __all__ = ["main"]
 
 DEMO_SPLIT = 14  # the first 14 points are fitted, the last 3 held out (arXiv 2210.14891)
@@ -145,18 +147,6 @@ def _write_outputs(result, out: Path, table: pd.DataFrame | None, command: str) 
     if table is not None and len(table):
         lines += ["## Posterior predictive intervals", "", markdown_table(table), ""]
     write_atomic(out / "summary.md", lambda p: p.write_text("\n".join(lines)))
-
-
-def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
-    """A GitHub-style Markdown table of a DataFrame (numbers to ``digits`` significant)."""
-
-    def cell(v) -> str:
-        return f"{v:.{digits}g}" if isinstance(v, float | np.floating) else str(v)
-
-    head = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "---|" * frame.shape[1]
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join([head, rule, *rows])
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:

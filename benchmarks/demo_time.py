@@ -37,8 +37,13 @@ def run_demo(cache_dir: str, out_dir: str) -> dict:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -81,9 +86,18 @@ def main() -> None:
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "demo_time.md").write_text("\n".join(lines))
-    (RESULTS / "demo_time.json").write_text(json.dumps(
-        {"machine": machine, "versions": versions, "commit": git_commit(),
-         "cold": cold, "warm": warm}, indent=2))
+    (RESULTS / "demo_time.json").write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "versions": versions,
+                "commit": git_commit(),
+                "cold": cold,
+                "warm": warm,
+            },
+            indent=2,
+        )
+    )
     print("\n".join(lines))
 
 

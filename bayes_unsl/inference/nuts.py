@@ -1,8 +1,8 @@
-"""NUTS for one curve: multi-start MAP, jittered chain starts, one compiled program.
+"""NUTS for one curve: multi-start MAP, jittered chain starts, compiled programs.
 
-The result is an ArviZ ``InferenceData`` with posterior (sampled and deterministic sites),
-posterior predictive, prior and prior predictive, log likelihood (for PSIS-LOO), observed
-data and sample statistics.
+The result holds, as numpy arrays, what the InferenceData of a fit is built from: posterior
+(sampled and deterministic sites), posterior predictive, log likelihood (for PSIS-LOO),
+sample statistics and, on request, prior draws.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ class ChinchillaPriors(CommonPriors):
 
 
 @dataclass(frozen=True)
-class DCPriors(CommonPriors):
+class DCPriors(ChinchillaPriors):
     """Priors for the data-constrained form (DC) of Muennighoff et al. 2023.
 
     DC is the Chinchilla form at effective counts N' and D' that discount repeated tokens
@@ -193,9 +193,6 @@ class DCPriors(CommonPriors):
       count useful for U_D unique tokens, U_N = U_D / tokens_per_param (Chinchilla's 20).
     """
 
-    term_share: tuple[float, float] = (1.0, 1.0)
-    exponent_median: float = 0.3
-    exponent_sd: float = 1.0
     r_d_star_median: float = 15.0
     r_n_star_median: float = 5.0
     r_star_sd: float = 1.0

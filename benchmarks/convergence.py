@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from provenance import git_commit, machine
 
 import bayes_unsl as bu
 from bayes_unsl.evaluation import coverage, rmsle
@@ -50,19 +49,6 @@ def curves(data_root: str | None):
             ("x_value"),
             "metric_value",
         )
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:
@@ -120,7 +106,7 @@ def main() -> None:
         f"# Convergence and held-out coverage: default BNSL with {args.breaks} break(s)",
         "",
         f"Command: `python benchmarks/convergence.py --data-root <shared data> --breaks "
-        f"{args.breaks}`. Machine: {platform.machine()}, {os.cpu_count()} cores; commit "
+        f"{args.breaks}`. Machine: {machine()}; commit "
         f"{git_commit()}; {time.perf_counter() - started:.0f} s in all.",
         "4 chains x (1000 + 1000), target acceptance 0.95, max tree depth 10, one automatic "
         "remedy (target acceptance 0.99, twice the warm-up) where the first run failed.",

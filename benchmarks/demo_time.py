@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,29 +34,17 @@ def run_demo(cache_dir: str, out_dir: str) -> dict:
     return payload
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     import jax
     import numpyro
+    from provenance import git_commit, machine
 
     import bayes_unsl
 
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
         cold = run_demo(cache, out)
         warm = run_demo(cache, out)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
+    host = machine()
     versions = f"jax {jax.__version__}, numpyro {numpyro.__version__}"
     rows = [("cold cache (first process)", cold), ("warm cache (later processes)", warm)]
     lines = [
@@ -65,7 +52,7 @@ def main() -> None:
         "",
         "Command: `python benchmarks/demo_time.py` (runs `bayes-unsl demo --json` twice in "
         "fresh processes sharing one persistent compilation cache).",
-        f"Machine: {machine}; backend {jax.default_backend()}; {versions}; "
+        f"Machine: {host}; backend {jax.default_backend()}; {versions}; "
         f"bayes_unsl {bayes_unsl.__version__}; commit {git_commit()}.",
         "",
         "| run | process wall s | fit s | compile s | sampling s | R-hat max | divergences "
@@ -89,7 +76,7 @@ def main() -> None:
     (RESULTS / "demo_time.json").write_text(
         json.dumps(
             {
-                "machine": machine,
+                "machine": host,
                 "versions": versions,
                 "commit": git_commit(),
                 "cold": cold,

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-demo clean
+.PHONY: install demo test lint bench-demo bench-convergence clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest -q -ra
 
+DATA ?= ../shared/data
+
 bench-demo: $(STAMP)
 	$(PY) benchmarks/demo_time.py
+
+bench-convergence: $(STAMP)
+	$(PY) benchmarks/convergence.py --data-root $(DATA)
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

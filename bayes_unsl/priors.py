@@ -236,7 +236,7 @@ class M4Priors(CommonPriors):
 
 
 @dataclass(frozen=True)
-class UNSLPriors(CommonPriors):
+class UNSLPriors(BNSLPriors):
     """Weakly informative priors for this project's UNSL composition.
 
     The default structure has one bottleneck component per input (an MBNSL over that
@@ -256,15 +256,5 @@ class UNSLPriors(CommonPriors):
       breaks, the curve of the UNSL is the Chinchilla form.
     """
 
-    _may_be_zero: ClassVar[tuple[str, ...]] = ("slope_coupling", "break_margin_decades")
-
-    slope_sd: float = 2.0
-    break_slope_sd: float = 4.0
-    slope_coupling: float = 0.9
-    break_margin_decades: float = 1.0
-    sharpness_median: float = 0.2
-    sharpness_sd: float = 1.0
-    sharpness_floor: float = 0.01
     share_concentration: float = 1.0
     joint_component: bool = False
-    y_spread_floor: float = 0.1

@@ -76,14 +76,20 @@ def _check_draws(draws) -> np.ndarray:
         raise ValueError(f"draws must hold at least 2 draws (rows); got shape {d.shape}")
     if d.shape[1] < 1:
         raise ValueError(f"draws must hold at least 1 point (column); got shape {d.shape}")
-    if not np.all(np.isfinite(d)):
-        raise ValueError(f"draws must be finite; found {int(np.sum(~np.isfinite(d)))} nan/inf")
-    n_bad = int(np.sum(d <= 0))
+    _check_finite_positive(d, "draws")
+    return d
+
+
+def _check_finite_positive(values: np.ndarray, name: str) -> None:
+    """Scores take logs of natural-scale y: every value must be finite and > 0."""
+    if not np.all(np.isfinite(values)):
+        n_bad = int(np.sum(~np.isfinite(values)))
+        raise ValueError(f"{name} must be finite; found {n_bad} nan/inf")
+    n_bad = int(np.sum(values <= 0))
     if n_bad:
         raise ValueError(
-            f"draws must be strictly positive (natural-scale y); found {n_bad} value(s) <= 0"
+            f"{name} must be strictly positive (natural-scale y); found {n_bad} value(s) <= 0"
         )
-    return d
 
 
 def _check(draws, y_true) -> tuple[np.ndarray, np.ndarray]:
@@ -96,13 +102,7 @@ def _check(draws, y_true) -> tuple[np.ndarray, np.ndarray]:
             f"shape mismatch: draws has {d.shape[1]} points (columns) but y_true has "
             f"{y.shape[0]}; draws must have shape (n_draws, n_points)"
         )
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"y_true must be finite; found {int(np.sum(~np.isfinite(y)))} nan/inf")
-    n_bad = int(np.sum(y <= 0))
-    if n_bad:
-        raise ValueError(
-            f"y_true must be strictly positive (natural-scale y); found {n_bad} value(s) <= 0"
-        )
+    _check_finite_positive(y, "y_true")
     return d, y
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shlex
 import sys
@@ -84,18 +85,82 @@ def _options(args: argparse.Namespace) -> dict:
     return opts
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _fail(message: str) -> SystemExit:
+    """The exit for bad input: one line on stderr, exit status 1, no traceback."""
+    return SystemExit("error: " + " ".join(str(message).split()))
+
+
+def _read_csv(path: Path, wanted: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a CSV table, refusing anything that pandas would read as something else.
+
+    Rows with more fields than the header are refused (pandas would otherwise take the first
+    field of every row as an index and shift the columns, e.g. for ``1,000`` written with a
+    thousands separator); so are requested columns that appear twice in the header (pandas
+    would rename the copy). The rows are numbered from 1 in error messages ("data row 3").
+    """
     if not path.exists():
-        raise SystemExit(f"error: no such file: {path}")
+        raise _fail(f"no such file: {path}")
     try:
-        frame = pd.read_csv(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, index_col=False)
     except pd.errors.EmptyDataError:
-        raise SystemExit(f"error: {path} is empty") from None
+        raise _fail(f"{path} is empty") from None
+    except pd.errors.ParserWarning:
+        raise _fail(f"{path} is not a well-formed CSV: {_long_row(path)}") from None
     except pd.errors.ParserError as err:
-        raise SystemExit(f"error: {path} is not a well-formed CSV: {err}") from None
+        raise _fail(f"{path} is not a well-formed CSV: {err}") from None
+    except UnicodeDecodeError as err:
+        raise _fail(f"{path} is not a text (UTF-8) CSV file: {err}") from None
+    except OSError as err:
+        raise _fail(f"cannot read {path}: {err.strerror or err}") from None
+    header = _header(path)
+    for name in dict.fromkeys(wanted):
+        if header.count(name) > 1:
+            raise _fail(
+                f"column {name!r} appears {header.count(name)} times in the header of {path}; "
+                "rename the copies"
+            )
     if frame.empty:
-        raise SystemExit(f"error: {path} has a header but no rows")
+        raise _fail(f"{path} has a header but no rows")
+    missing = [n for n in wanted if n not in frame.columns]
+    if missing and len(frame.columns) == 1 and any(c in frame.columns[0] for c in ";\t|"):
+        raise _fail(
+            f"unknown column(s) {missing}: {path} has the single column {frame.columns[0]!r}; "
+            "bayes-unsl reads comma-separated files"
+        )
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="data row")
     return frame
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return next(csv.reader(f), [])
+
+
+def _long_row(path: Path) -> str:
+    """Where a row has more fields than the header (for the error message)."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = csv.reader(f)
+        width = len(next(rows, []))
+        for row in rows:
+            if len(row) > width:
+                return (
+                    f"line {rows.line_num} has {len(row)} fields but the header has {width} "
+                    "(a number with a thousands separator? write 1000, not 1,000)"
+                )
+    return "some row has more fields than the header"
+
+
+def _check_predict_at(values: Sequence[float], n_inputs: int) -> np.ndarray:
+    """--predict-at values, checked before any fitting so that a typo costs no sampling."""
+    at = np.asarray(values, dtype=float)
+    if at.size and n_inputs != 1:
+        raise _fail("--predict-at takes values of a single input")
+    bad = [v for v in at.tolist() if not (np.isfinite(v) and v > 0)]
+    if bad:
+        raise _fail(f"--predict-at values must be finite and > 0, got {bad}")
+    return at
 
 
 def _status_lines(diag: dict) -> list[str]:
@@ -152,17 +217,16 @@ def _write_outputs(result, out: Path, table: pd.DataFrame | None, command: str) 
 def _cmd_fit(args: argparse.Namespace) -> int:
     import bayes_unsl as bu
 
-    frame = _read_csv(args.csv)
+    frame = _read_csv(args.csv, [*args.x, args.y])
+    predict_at = _check_predict_at(args.predict_at, len(args.x))
+    if args.out.exists() and not args.out.is_dir():
+        raise _fail(f"--out {args.out} exists and is not a folder")
     x = args.x[0] if len(args.x) == 1 else args.x
     try:
         result = bu.fit(frame, x, args.y, **_options(args))
     except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
-    table = None
-    if args.predict_at:
-        if len(result.x_names) != 1:
-            raise SystemExit("error: --predict-at takes values of a single input")
-        table = result.predict(np.asarray(args.predict_at))
+        raise _fail(str(err)) from None
+    table = result.predict(predict_at) if predict_at.size else None
     command = "bayes-unsl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     _write_outputs(result, args.out, table, command)
     diag = result.diagnostics()

@@ -22,9 +22,9 @@ def table(**overrides):
         (table(n=[1, 2, 3, np.inf, 5, 6, 7, 8]), "'n' has 1 NaN or infinite"),
         (table(n=[0, 2, 3, 4, 5, 6, 7, 8]), "'n' has 1 zero or negative"),
         (table(loss=[3, 2.9, -1, 2.7, 2.6, 2.5, 2.4, 2.3]), "'loss' has 1 zero or negative"),
-        (table(n=[str(v) for v in range(1, 9)]), "column 'n' must be numeric"),
+        (table(n=[f"{v}x" for v in range(1, 9)]), "column 'n' has 8 value\\(s\\) that are not"),
         (table(loss=[2.0] * 8), "'loss' is constant"),
-        (table(n=[5.0] * 8), "take a single value"),
+        (table(n=[5.0] * 8), "takes a single value"),
         (table(n=[1e-320] + list(range(2, 9))), "subnormal"),
     ],
 )
@@ -43,6 +43,11 @@ def test_unknown_columns_are_named():
 def test_too_few_points_for_the_parameters():
     with pytest.raises(ValueError, match="8 point\\(s\\) is too few: this model has 10"):
         validate(table(), "n", "loss", min_points=10)
+
+
+def test_numbers_written_as_strings_are_read():
+    ds = validate(table(n=[str(v) for v in range(1, 9)]), "n", "loss")
+    assert np.array_equal(ds.x[:, 0], np.arange(1.0, 9.0))
 
 
 def test_dict_input_and_mismatched_lengths():

@@ -9,6 +9,7 @@ result.predict([800, 1600])
 __version__ = "0.1.0"
 
 from bayes_unsl import datasets  # noqa: E402
+from bayes_unsl.batch import FitCollection, fit_many, load_many  # noqa: E402
 from bayes_unsl.fit import Fit, fit, load, prior_predictive  # noqa: E402
 from bayes_unsl.inference.diagnostics import ConvergenceWarning  # noqa: E402
 from bayes_unsl.models.spec import ModelSpec  # noqa: E402
@@ -18,10 +19,13 @@ __all__ = [
     "BNSLPriors",
     "ConvergenceWarning",
     "Fit",
+    "FitCollection",
     "ModelSpec",
     "__version__",
     "datasets",
     "fit",
+    "fit_many",
     "load",
+    "load_many",
     "prior_predictive",
 ]

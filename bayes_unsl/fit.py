@@ -121,11 +121,8 @@ def fit(
         problems = convergence_problems(diag)
         if not problems or len(remedies) >= retries:
             break
-        # The documented remedy for a hard posterior: smaller steps and a longer warm-up.
-        remedies.append({"problems": problems, "then": _remedy_note(settings)})
-        settings = replace(
-            settings, target_accept=max(settings.target_accept, 0.99), warmup=2 * settings.warmup
-        )
+        settings, note = remedy(settings)
+        remedies.append({"problems": problems, "then": note})
     diag["remedies"] = remedies
     idata.attrs.update(_attrs(spec, settings, dataset, context, seed, precision, diag))
     result = Fit(idata)
@@ -133,22 +130,27 @@ def fit(
     return result
 
 
-def _remedy_note(settings: SamplerSettings) -> str:
-    return (
-        f"refitted with target_accept {max(settings.target_accept, 0.99)} and warm-up "
-        f"{2 * settings.warmup}"
+def remedy(settings: SamplerSettings) -> tuple[SamplerSettings, str]:
+    """The documented remedy for a hard posterior: smaller steps and a longer warm-up."""
+    new = replace(
+        settings, target_accept=max(settings.target_accept, 0.99), warmup=2 * settings.warmup
     )
+    return new, f"refitted with target_accept {new.target_accept} and warm-up {new.warmup}"
 
 
 def _sample(dataset, spec, context, settings, seed, precision, progress):
-    form_ = form_model(spec.form)
     started = time.perf_counter()
     with precision_scope(precision):
         args = (jnp.asarray(dataset.z), context, jnp.asarray(dataset.log_y))
         run = run_nuts(
             jax.random.PRNGKey(seed), _model_for(spec), args, settings, progress=progress
         )
-    seconds = time.perf_counter() - started
+    return _result(run, dataset, spec, time.perf_counter() - started)
+
+
+def _result(run, dataset: Dataset, spec: ModelSpec, seconds: float):
+    """InferenceData and convergence diagnostics of one curve's NUTS run."""
+    form_ = form_model(spec.form)
     idata = _inference_data(run, dataset, form_.dims)
     sampled = [v for v in form_.sampled_sites if v in idata.posterior]
     diag = summarise_convergence(idata, sampled)

@@ -1,4 +1,4 @@
-"""NUTS for one curve: multi-start MAP, jittered chain starts, compiled programs.
+"""NUTS for one curve or a batch: multi-start MAP, jittered chain starts, compiled programs.
 
 The result holds, as numpy arrays, what the InferenceData of a fit is built from: posterior
 (sampled and deterministic sites), posterior predictive, log likelihood (for PSIS-LOO),
@@ -8,15 +8,16 @@ sample statistics and, on request, prior draws.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import Predictive
@@ -31,7 +32,7 @@ from bayes_unsl.inference.engine import (
 )
 from bayes_unsl.inference.progress import ProgressBar
 
-__all__ = ["PosteriorRun", "SamplerSettings", "run_nuts"]
+__all__ = ["PosteriorRun", "SamplerSettings", "run_nuts", "run_nuts_batch"]
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _init_program(potential_gen, unravel, dim: int, settings: SamplerSettings):
         )
         return state, values[best], jnp.sum(jnp.isfinite(values))
 
-    return jax.jit(program)
+    return program
 
 
 def _chunk_program(potential_gen, unravel, length: int, settings: SamplerSettings):
@@ -148,7 +149,7 @@ def _chunk_program(potential_gen, unravel, length: int, settings: SamplerSetting
 
         return advance_chains(potential, state, length, **_kernel_config(settings))
 
-    return jax.jit(program)
+    return program
 
 
 def _posterior_program(model, postprocess_gen, unravel):
@@ -159,7 +160,7 @@ def _posterior_program(model, postprocess_gen, unravel):
         ppc = Predictive(model, posterior_samples=samples)(key, *model_args[:-1])
         return samples, loglik, ppc
 
-    return jax.jit(program)
+    return program
 
 
 def _prior_program(model, draws: int):
@@ -175,36 +176,107 @@ def _prior_program(model, draws: int):
         keys = jax.random.split(key, draws)
         return jax.vmap(lambda k: one(k, *inputs))(keys)
 
-    return jax.jit(program)
+    return program
+
+
+class _Programs(NamedTuple):
+    init: Callable
+    chunk: Callable
+    length: int
+    posterior: Callable
+    prior: Callable | None
+    dim: int
 
 
 _PROGRAMS: dict = {}
 
 
-def _programs(model: Callable, settings: SamplerSettings, model_args: tuple):
-    """Compiled programs for a model, settings and argument shapes, built once per process.
+def _signature(tree) -> tuple:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((np.shape(v), jnp.asarray(v).dtype.name) for v in leaves)
+
+
+def _programs(
+    model: Callable, settings: SamplerSettings, model_args: tuple, placement: _Placement
+) -> _Programs:
+    """Compiled programs for a model, settings, argument shapes and placement, built once.
 
     The data are arguments of the programs, not constants, so every curve of the same length
-    reuses them (and JAX's persistent cache can reuse them across processes).
+    reuses them (and JAX's persistent cache can reuse them across processes). With a batch,
+    every program is vmapped over a leading curve axis, which is sharded across devices.
     """
-    leaves, treedef = jax.tree_util.tree_flatten(model_args)
-    signature = tuple((np.shape(v), jnp.asarray(v).dtype.name) for v in leaves)
-    key = (model, settings, treedef, signature, bool(jax.config.jax_enable_x64))
-    if key not in _PROGRAMS:
-        potential_gen, postprocess_gen, unravel, dim = _structure(model, model_args)
-        init_program = _init_program(potential_gen, unravel, dim, settings)
-        length = chunk_length(settings.warmup, settings.draws)
-        chunk_program = _chunk_program(potential_gen, unravel, length, settings)
-        example_state = jax.eval_shape(init_program, jax.random.PRNGKey(0), *model_args)[0]
-        _PROGRAMS[key] = (
-            init_program.lower(jax.random.PRNGKey(0), *model_args).compile(),
-            chunk_program.lower(example_state, *model_args).compile(),
-            length,
-            _posterior_program(model, postprocess_gen, unravel),
-            _prior_program(model, settings.prior_draws) if settings.prior_draws else None,
-            dim,
-        )
+    key = (
+        model,
+        settings,
+        _signature(model_args),
+        placement.key,
+        bool(jax.config.jax_enable_x64),
+    )
+    if key in _PROGRAMS:
+        return _PROGRAMS[key]
+    one_curve = model_args
+    if placement.batched:
+        one_curve = jax.tree_util.tree_map(lambda v: v[0], model_args)
+    potential_gen, postprocess_gen, unravel, dim = _structure(model, one_curve)
+    length = chunk_length(settings.warmup, settings.draws)
+    init = _init_program(potential_gen, unravel, dim, settings)
+    chunk = _chunk_program(potential_gen, unravel, length, settings)
+    posterior = _posterior_program(model, postprocess_gen, unravel)
+    prior = _prior_program(model, settings.prior_draws) if settings.prior_draws else None
+    if placement.batched:
+        init, chunk, posterior = jax.vmap(init), jax.vmap(chunk), jax.vmap(posterior)
+        prior = jax.vmap(prior) if prior is not None else None
+    keys = placement.put(placement.keys(jax.random.PRNGKey(0)))
+    example_state = placement.abstract(jax.eval_shape(init, keys, *model_args)[0])
+    _PROGRAMS[key] = _Programs(
+        init=jax.jit(init).lower(keys, *model_args).compile(),
+        chunk=jax.jit(chunk).lower(example_state, *model_args).compile(),
+        length=length,
+        posterior=jax.jit(posterior),
+        prior=jax.jit(prior) if prior is not None else None,
+        dim=dim,
+    )
     return _PROGRAMS[key]
+
+
+class _Placement:
+    """Where a run goes: one curve, or a batch of curves sharded over ``devices``."""
+
+    def __init__(self, batch: int | None = None, devices: Sequence[Any] | None = None):
+        self.batch = batch
+        self.batched = batch is not None
+        self.devices = tuple(devices) if devices else None
+        self.sharding = None
+        if self.batched and self.devices and len(self.devices) > 1:
+            if batch % len(self.devices):
+                raise ValueError(
+                    f"a batch of {batch} curves does not divide over {len(self.devices)} devices"
+                )
+            mesh = Mesh(np.asarray(self.devices), ("curve",))
+            self.sharding = NamedSharding(mesh, PartitionSpec("curve"))
+
+    @property
+    def key(self) -> tuple:
+        return (self.batch, tuple(str(d) for d in self.devices or ()))
+
+    def keys(self, key: jax.Array) -> jax.Array:
+        return jax.random.split(key, self.batch) if self.batched else key
+
+    def put(self, tree):
+        """Place (batched) arguments on the devices, split along the curve axis."""
+        if self.sharding is not None:
+            return jax.device_put(tree, self.sharding)
+        if self.devices:
+            return jax.device_put(tree, self.devices[0])
+        return tree
+
+    def abstract(self, shapes):
+        """Shapes for ahead-of-time lowering, with the sharding the arguments will have."""
+        if self.sharding is None:
+            return shapes
+        return jax.tree_util.tree_map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes
+        )
 
 
 def run_nuts(
@@ -221,18 +293,48 @@ def run_nuts(
     predictive programs call the model without them). ``progress``: draw a progress bar
     on stderr.
     """
+    return _run(rng_key, model, model_args, settings, _Placement(), progress)[0]
+
+
+def run_nuts_batch(
+    rng_keys: jax.Array,
+    model: Callable,
+    model_args: tuple,
+    settings: SamplerSettings,
+    *,
+    devices: Sequence[Any] | None = None,
+    progress: bool = False,
+) -> list[PosteriorRun]:
+    """NUTS over a batch of curves at once: one :class:`PosteriorRun` per curve.
+
+    Every leaf of ``model_args`` has a leading curve axis and ``rng_keys`` one key per
+    curve. Each curve and chain adapts its own step size and mass matrix. ``devices``: the
+    devices to shard the curve axis over (the batch must divide evenly); default: JAX's
+    default device.
+    """
+    batch = int(np.shape(rng_keys)[0])
+    placement = _Placement(batch, devices)
+    return _run(rng_keys, model, model_args, settings, placement, progress)
+
+
+def _run(keys, model, model_args, settings, placement: _Placement, progress: bool):
     started = time.perf_counter()
-    init_program, chunk_program, length, posterior_program, prior_program, dim = _programs(
-        model, settings, model_args
-    )
+    model_args = placement.put(model_args)
+    programs = _programs(model, settings, model_args, placement)
     compiled = time.perf_counter()
-    run_key, post_key, prior_key = jax.random.split(rng_key, 3)
-    state, map_value, n_finite = init_program(run_key, *model_args)
+    split = (
+        jax.vmap(partial(jax.random.split, num=3))
+        if placement.batched
+        else partial(jax.random.split, num=3)
+    )
+    parts = split(keys)
+    run_key, post_key, prior_key = (parts[..., i, :] for i in range(3))
+    state, map_value, n_finite = programs.init(placement.put(run_key), *model_args)
     total = settings.warmup + settings.draws
     bar = ProgressBar(total, settings.warmup, settings.chains) if progress else None
     chunks = []
-    for done in range(length, total + 1, length):
-        state, chunk = chunk_program(state, *model_args)
+    for done in range(programs.length, total + 1, programs.length):
+        state, chunk = programs.chunk(state, *model_args)
         if done > settings.warmup:
             chunks.append(jax.tree_util.tree_map(np.asarray, chunk))
         if bar is not None:
@@ -242,35 +344,47 @@ def run_nuts(
         bar.close()
     out = ChainOutput(
         *(
-            np.concatenate([getattr(c, f) for c in chunks], axis=1)
+            np.concatenate([getattr(c, f) for c in chunks], axis=-2 if f == "z" else -1)
             for f in ChainOutput._fields[:-1]
         ),
         step_size=np.asarray(chunks[-1].step_size),
     )
     sampled = time.perf_counter()
-    c, d = settings.chains, settings.draws
-    samples, loglik, ppc = posterior_program(
-        post_key, jnp.asarray(out.z.reshape(c * d, dim)), *model_args
-    )
-    prior = prior_program(prior_key, *model_args[:-1]) if prior_program is not None else {}
+    c, d, dim = settings.chains, settings.draws, programs.dim
+    flat_z = placement.put(jnp.asarray(out.z.reshape(out.z.shape[:-3] + (c * d, dim))))
+    samples, loglik, ppc = programs.posterior(placement.put(post_key), flat_z, *model_args)
+    prior = {}
+    if programs.prior is not None:
+        prior = programs.prior(placement.put(prior_key), *model_args[:-1])
+    timing = {"seconds_compile": compiled - started, "seconds_sampling": sampled - compiled}
+    if not placement.batched:
+        return [_posterior_run(out, samples, loglik, ppc, prior, map_value, n_finite, timing, c, d)]
+    host = jax.tree_util.tree_map(np.asarray, (out, samples, loglik, ppc, prior))
+    map_value, n_finite = np.asarray(map_value), np.asarray(n_finite)
+    runs = []
+    for i in range(placement.batch):
+        pick = jax.tree_util.tree_map(lambda v, i=i: v[i], host)
+        runs.append(_posterior_run(*pick, map_value[i], n_finite[i], timing, c, d))
+    return runs
 
+
+def _posterior_run(out, samples, loglik, ppc, prior, map_value, n_finite, timing, c, d):
     def by_chain(tree):
         return {k: np.asarray(v).reshape((c, d) + np.shape(v)[1:]) for k, v in tree.items()}
 
     stats = {
-        "diverging": out.diverging,
-        "n_steps": out.num_steps,
-        "tree_depth": np.floor(np.log2(out.num_steps + 1.0)).astype(int),
-        "acceptance_rate": out.accept_prob,
-        "lp": -out.potential_energy,
-        "energy": out.energy,
-        "step_size": np.broadcast_to(out.step_size[:, None], out.diverging.shape),
+        "diverging": np.asarray(out.diverging),
+        "n_steps": np.asarray(out.num_steps),
+        "tree_depth": np.floor(np.log2(np.asarray(out.num_steps) + 1.0)).astype(int),
+        "acceptance_rate": np.asarray(out.accept_prob),
+        "lp": -np.asarray(out.potential_energy),
+        "energy": np.asarray(out.energy),
+        "step_size": np.broadcast_to(np.asarray(out.step_size)[:, None], out.diverging.shape),
     }
     info = {
         "map_potential": float(map_value),
         "map_starts_finite": int(n_finite),
-        "seconds_compile": compiled - started,
-        "seconds_sampling": sampled - compiled,
+        **timing,
     }
     return PosteriorRun(
         posterior=by_chain(samples),

@@ -7,8 +7,9 @@ import math
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+from numpyro.primitives import Messenger
 
-__all__ = ["observe_log_y"]
+__all__ = ["masked", "observe_log_y"]
 
 
 def observe_log_y(mu, log_y, *, priors, likelihood: str) -> None:
@@ -27,3 +28,35 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str) -> None:
         noise = dist.Normal(mu, sigma)
     with numpyro.plate("point", mu.shape[0]):
         numpyro.sample("log_y", noise, obs=log_y)
+
+
+class _MaskObservations(Messenger):
+    """Drop the log density of the observations where ``mask`` is False (padding).
+
+    Only the ``log_y`` site: other observed sites exist (the sampler's log-Jacobian factors
+    are observed ``Unit`` sites) and must keep their full weight.
+    """
+
+    def __init__(self, fn=None, mask=None, site: str = "log_y"):
+        self.mask = mask
+        self.site = site
+        super().__init__(fn)
+
+    def process_message(self, msg) -> None:
+        if msg["type"] == "sample" and msg["name"] == self.site:
+            msg["fn"] = msg["fn"].mask(self.mask)
+
+
+def masked(model):
+    """``model(z, context, log_y)`` as ``masked(z, context, mask, log_y)``.
+
+    Curves of different lengths share one compiled program by padding to a common length;
+    padded points repeat a real point (so every value stays finite, and so do gradients) and
+    are masked out of the likelihood, leaving the posterior of the real points unchanged.
+    """
+
+    def wrapped(z, context, mask, log_y=None):
+        with _MaskObservations(mask=mask):
+            model(z, context, log_y)
+
+    return wrapped

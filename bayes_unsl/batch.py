@@ -258,7 +258,8 @@ def fit_many(
         for attempt in range(retries + 1):
             if not todo:
                 break
-            done = _fit_batches(
+            failed = []
+            batches = _fit_batches(
                 todo,
                 curves,
                 spec,
@@ -270,30 +271,30 @@ def fit_many(
                 batch_size,
                 progress,
             )
-            failed = []
-            for key, (idata, diag) in done.items():
-                problems = convergence_problems(diag)
-                if problems and attempt < retries:
-                    failed.append(key)
-                    remedies[key].append({"problems": problems, "then": None})
-                    continue
-                diag["remedies"] = remedies[key]
-                _, dataset, context = curves[key]
-                idata.attrs.update(
-                    _attrs(spec, attempt_settings, dataset, context, seed, precision, diag)
-                )
-                idata.attrs.update(
-                    {
-                        "backend": platform,
-                        "group": json.dumps(_jsonable(key), default=str),
-                        "requested_settings": _settings_json(settings),
-                    }
-                )
-                fits[key] = Fit(idata)
+            for done in batches:
+                for key, (idata, diag) in done.items():
+                    problems = convergence_problems(diag)
+                    if problems and attempt < retries:
+                        failed.append(key)
+                        remedies[key].append({"problems": problems, "then": None})
+                        continue
+                    diag["remedies"] = remedies[key]
+                    _, dataset, context = curves[key]
+                    idata.attrs.update(
+                        _attrs(spec, attempt_settings, dataset, context, seed, precision, diag)
+                    )
+                    idata.attrs.update(
+                        {
+                            "backend": platform,
+                            "group": json.dumps(_jsonable(key), default=str),
+                            "requested_settings": _settings_json(settings),
+                        }
+                    )
+                    fits[key] = Fit(idata)
+                    if out_dir is not None:
+                        fits[key].save(out_dir / _file_name(key))
                 if out_dir is not None:
-                    fits[key].save(out_dir / _file_name(key))
-            if out_dir is not None:
-                _write_index(out_dir, group, _ordered(curves, fits), errors)
+                    _write_index(out_dir, group, _ordered(curves, fits), errors)
             attempt_settings, note = remedy(attempt_settings)
             for key in failed:
                 remedies[key][-1]["then"] = note
@@ -384,7 +385,7 @@ def _settings_json(settings) -> str:
 def _fit_batches(
     keys, curves, spec, settings, seed, precision, platform, devices, batch_size, progress
 ) -> dict:
-    """NUTS over ``keys`` in batches; {key: (InferenceData, diagnostics)}."""
+    """NUTS over ``keys`` in batches; yields {key: (InferenceData, diagnostics)} per batch."""
     limit = batch_size or (4096 if platform == "gpu" else 256)
     n_batches = math.ceil(len(keys) / limit)
     per_batch = math.ceil(len(keys) / n_batches)
@@ -393,7 +394,6 @@ def _fit_batches(
     length = _bucket(n_max)
     model = _masked_model(spec)
     precision = precision or ("float64" if platform == "cpu" else "float32")
-    results = {}
     for start in range(0, len(keys), per_batch):
         chunk = keys[start : start + per_batch]
         padded = chunk + [chunk[0]] * (per_batch - len(chunk))
@@ -404,13 +404,13 @@ def _fit_batches(
                 rng_keys, model, args, settings, devices=devices, progress=progress
             )
         seconds = (time.perf_counter() - started) / len(chunk)
+        results = {}
         for key, run in zip(chunk, runs, strict=False):
             dataset = curves[key][1]
-            run = _trim(run, dataset.n_points)
-            idata, diag = _result(run, dataset, spec, seconds)
+            idata, diag = _result(_trim(run, dataset.n_points), dataset, spec, seconds)
             diag["batch_size"] = len(chunk)
             results[key] = (idata, diag)
-    return results
+        yield results
 
 
 def _bucket(n: int) -> int:

@@ -228,9 +228,12 @@ def _programs(
         prior = jax.vmap(prior) if prior is not None else None
     keys = placement.put(placement.keys(jax.random.PRNGKey(0)))
     example_state = placement.abstract(jax.eval_shape(init, keys, *model_args)[0])
+    # Every output has the curve axis in front: keep it split over the devices, so that
+    # the state flows from one program to the next without moving.
+    jit = partial(jax.jit, out_shardings=placement.sharding)
     _PROGRAMS[key] = _Programs(
-        init=jax.jit(init).lower(keys, *model_args).compile(),
-        chunk=jax.jit(chunk).lower(example_state, *model_args).compile(),
+        init=jit(init).lower(keys, *model_args).compile(),
+        chunk=jit(chunk).lower(example_state, *model_args).compile(),
         length=length,
         posterior=jax.jit(posterior),
         prior=jax.jit(prior) if prior is not None else None,

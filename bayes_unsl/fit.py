@@ -40,7 +40,13 @@ from bayes_unsl.inference.diagnostics import (
 from bayes_unsl.inference.nuts import SamplerSettings, run_nuts
 from bayes_unsl.io import write_atomic
 from bayes_unsl.models import ModelSpec, form_model
-from bayes_unsl.prediction import crossing_scales, interval_table, predictive_draws
+from bayes_unsl.prediction import (
+    FutureBreak,
+    crossing_scales,
+    draw_future_break,
+    interval_table,
+    predictive_draws,
+)
 
 __all__ = ["Fit", "fit", "load", "prior_predictive"]
 
@@ -264,7 +270,24 @@ class Fit:
                 likelihood=self.spec.likelihood,
                 student_df=self.spec.priors.student_df,
                 rng=rng,
+                future=self._future_break(),
             )
+
+    def _future_break(self) -> FutureBreak | None:
+        """The break past the data, drawn from its prior (the same draws on every call)."""
+        if len(self.x_names) != 1 or self.spec.form not in _FORMS_WITH_BREAKS:
+            return None
+        context = json.loads(self.idata.attrs["context"])
+        x_max = float(self.idata.constant_data["x"].values[:, 0].max())
+        n_draws = len(self._posterior["sigma"])
+        return draw_future_break(
+            self.spec.priors,
+            n_draws,
+            half_range=float(np.ravel(context["half_range"])[0]),
+            y_spread=float(context["y_spread"]),
+            u_max=float(self._u(np.array([[x_max]]))[0, 0]),
+            rng=np.random.default_rng([self.seed, 20221028]),
+        )
 
     def predict(self, new_x: Any, levels: Sequence[float] = DEFAULT_LEVELS) -> pd.DataFrame:
         """Table of the inputs with ``median``, ``mean`` and ``lower_<pct>``/``upper_<pct>``."""
@@ -310,6 +333,7 @@ class Fit:
                 np.linspace(lo, hi, grid),
                 self.scaling.center[0],
                 below=below,
+                future=self._future_break(),
             )
 
     # -- diagnostics and views ----------------------------------------------------------

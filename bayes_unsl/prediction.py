@@ -7,7 +7,9 @@ holding its parameters and the noise scale ``sigma``, and the log inputs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -17,18 +19,88 @@ import pandas as pd
 Curve = Callable[[Mapping[str, jax.Array], jax.Array], jax.Array]
 
 __all__ = [
+    "FutureBreak",
     "crossing_scales",
+    "draw_future_break",
     "interval_table",
     "log_curve_draws",
     "predictive_draws",
 ]
 
 
-def log_curve_draws(curve: Curve, posterior: Mapping[str, np.ndarray], u: np.ndarray) -> np.ndarray:
-    """Mean curve log y for every draw, shape (draws, points); ``u = log x - center``, (n, m)."""
+@dataclass(frozen=True)
+class FutureBreak:
+    """One further break per draw, past the last observation ``u_max`` (u = log x - center).
+
+    ``location``, ``slope_change`` and ``sharpness`` are arrays with one value per draw,
+    in u units. The break changes the slope of log M (the reducible part) by
+    ``slope_change``; its term is taken relative to its value at ``u_max``, so that the
+    curve is unchanged up to the last observation and only bends past it.
+    """
+
+    u_max: float
+    location: np.ndarray
+    slope_change: np.ndarray
+    sharpness: np.ndarray
+
+    def apply(self, log_y: np.ndarray, log_a: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Bend the mean curves ``log_y`` (draws, points) at single-input ``u`` (points,)."""
+        f = self.sharpness[:, None]
+        d = self.location[:, None]
+        past = np.maximum(u[None, :], self.u_max)
+        term = (
+            self.slope_change[:, None]
+            * f
+            * (np.logaddexp(0.0, (past - d) / f) - np.logaddexp(0.0, (self.u_max - d) / f))
+        )
+        log_a = np.broadcast_to(np.asarray(log_a, dtype=float)[:, None], log_y.shape)
+        # log M = log(y - a), computed without cancellation: y > a on every draw.
+        with np.errstate(divide="ignore"):
+            log_m = log_y + np.log1p(-np.exp(np.minimum(log_a - log_y, 0.0)))
+        # Up to the last observation the curve is returned as it was, bit for bit.
+        return np.where(u[None, :] > self.u_max, np.logaddexp(log_a, log_m - term), log_y)
+
+
+def draw_future_break(
+    priors, n_draws: int, half_range: float, y_spread: float, u_max: float, rng
+) -> FutureBreak | None:
+    """Draws of the break past the data from its prior; None where the rate is 0.
+
+    The distance past the last observation is Exponential(``future_break_rate``) decades;
+    the slope change (of log M, per unit of z) is Normal(0, ``break_slope_sd`` *
+    ``y_spread``) and the sharpness has the prior of the fitted breaks. The data carry no
+    information about such a break, so its posterior is its prior: it is drawn at
+    prediction time, one per posterior draw, and does not enter the likelihood.
+    """
+    rate = getattr(priors, "future_break_rate", 0.0)
+    if rate <= 0:
+        return None
+    decades = rng.exponential(1.0 / rate, size=n_draws)
+    slope = rng.normal(0.0, priors.break_slope_sd * y_spread, size=n_draws) / half_range
+    log_f = rng.normal(math.log(priors.sharpness_median), priors.sharpness_sd, size=n_draws)
+    return FutureBreak(
+        u_max=float(u_max),
+        location=u_max + decades * math.log(10.0),
+        slope_change=slope,
+        sharpness=(priors.sharpness_floor + np.exp(log_f)) * half_range,
+    )
+
+
+def log_curve_draws(
+    curve: Curve,
+    posterior: Mapping[str, np.ndarray],
+    u: np.ndarray,
+    future: FutureBreak | None = None,
+) -> np.ndarray:
+    """Mean curve log y for every draw, shape (draws, points); ``u = log x - center``, (n, m).
+
+    ``future``: a break past the data to bend every draw by (single-input curves).
+    """
     params = {k: jnp.asarray(v) for k, v in posterior.items()}
-    out = jax.jit(jax.vmap(curve, in_axes=(0, None)))(params, jnp.asarray(u))
-    return np.asarray(out)
+    out = np.asarray(jax.jit(jax.vmap(curve, in_axes=(0, None)))(params, jnp.asarray(u)))
+    if future is not None:
+        out = future.apply(out, np.asarray(posterior["log_a"]), np.asarray(u)[:, 0])
+    return out
 
 
 def predictive_draws(
@@ -39,9 +111,10 @@ def predictive_draws(
     likelihood: str,
     student_df: float,
     rng: np.random.Generator,
+    future: FutureBreak | None = None,
 ) -> np.ndarray:
     """Posterior predictive draws of y (noise included), shape (draws, points)."""
-    mu = log_curve_draws(curve, posterior, u)
+    mu = log_curve_draws(curve, posterior, u, future)
     sigma = np.asarray(posterior["sigma"])[:, None]
     if likelihood == "student_t":
         eps = rng.standard_t(student_df, size=mu.shape)
@@ -79,6 +152,7 @@ def crossing_scales(
     center: float,
     *,
     below: bool = True,
+    future: FutureBreak | None = None,
 ) -> np.ndarray:
     """Smallest scale on the grid where each draw's mean curve crosses ``threshold``.
 
@@ -87,7 +161,7 @@ def crossing_scales(
     points; NaN for draws that do not cross within the grid.
     """
     log_x_grid = np.sort(np.asarray(log_x_grid, dtype=float))
-    log_y = log_curve_draws(curve, posterior, (log_x_grid - center)[:, None])
+    log_y = log_curve_draws(curve, posterior, (log_x_grid - center)[:, None], future)
     log_t = np.log(threshold)
     side = log_y < log_t if below else log_y > log_t
     crossed = side.any(axis=1)

@@ -72,7 +72,7 @@ class PriorSettings:
     _may_be_zero: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        _check_settings(self, may_be_zero=self._may_be_zero)
+        _check_settings(self, may_be_zero=self._may_be_zero + ("noise_floor",))
         if not 0 <= getattr(self, "slope_coupling", 0.0) < 1:
             raise ValueError("slope_coupling must be in [0, 1)")
 
@@ -89,8 +89,12 @@ class CommonPriors(PriorSettings):
     - ``scale_sd``: sd (in log y units) of the Normal prior on log y of the curve at the
       centre of the data, around the mean of log y.
     - ``noise_median`` and ``noise_sd``: LogNormal prior on the noise scale of log y (a
-      relative error). Its Gaussian tail keeps the noise from collapsing to zero on smooth
-      curves, which would make the posterior needle-thin and NUTS unstable.
+      relative error) above ``noise_floor``. The LogNormal has no mass near zero, which
+      keeps the noise from collapsing on smooth curves (that would make the posterior
+      needle-thin and NUTS unstable).
+    - ``noise_floor``: the least noise scale of log y (default 0). Set it to the known
+      resolution of the measurements (e.g. 0.001 for losses rounded to three significant
+      digits), so that the model never claims a fit tighter than the data can support.
     - ``student_df``: degrees of freedom when the likelihood is Student-t.
     """
 
@@ -98,6 +102,7 @@ class CommonPriors(PriorSettings):
     scale_sd: float = 2.0
     noise_median: float = 0.01
     noise_sd: float = 1.0
+    noise_floor: float = 0.0
     student_df: float = 4.0
 
 
@@ -119,9 +124,23 @@ class BNSLPriors(CommonPriors):
     - ``sharpness_median`` and ``sharpness_sd``: LogNormal prior on f - ``sharpness_floor``,
       in z units; the floor keeps the geometry bounded as breaks turn sharp.
     - ``y_spread_floor``: the least spread of log y used to scale the slope priors.
+    - ``future_break_rate``: the rate, per decade of the input past its largest observed
+      value, of a further break that the data cannot show. Predictions carry one such
+      break per posterior draw, whose distance past the data, in decades, is
+      Exponential(rate): at 0.25 the chance of a break within one decade is 22% and within
+      two decades 39%. Its slope change (of log M) is Normal(0, ``break_slope_sd`` *
+      ``y_spread``) per unit of z and its sharpness has the prior of the fitted breaks. It
+      is zero up to the last observation, so the data say nothing about it and it is drawn
+      from its prior at prediction time, outside the sampler. Past the data it widens the
+      intervals by the chance that the curve turns (an emergent drop, a plateau, the onset
+      of overfitting). 0 removes it.
     """
 
-    _may_be_zero: ClassVar[tuple[str, ...]] = ("slope_coupling", "break_margin_decades")
+    _may_be_zero: ClassVar[tuple[str, ...]] = (
+        "slope_coupling",
+        "break_margin_decades",
+        "future_break_rate",
+    )
 
     slope_sd: float = 2.0
     break_slope_sd: float = 4.0
@@ -131,6 +150,7 @@ class BNSLPriors(CommonPriors):
     sharpness_sd: float = 1.0
     sharpness_floor: float = 0.01
     y_spread_floor: float = 0.1
+    future_break_rate: float = 0.25
 
 
 def priors_from_dict(d: Mapping[str, Any] | None, priors_type: type = BNSLPriors) -> Any:

@@ -21,7 +21,7 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str) -> None:
     log_sigma = numpyro.sample(
         "log_sigma", dist.Normal(math.log(priors.noise_median), priors.noise_sd)
     )
-    sigma = numpyro.deterministic("sigma", jnp.exp(log_sigma))
+    sigma = numpyro.deterministic("sigma", priors.noise_floor + jnp.exp(log_sigma))
     if likelihood == "student_t":
         noise = dist.StudentT(priors.student_df, mu, sigma)
     else:

@@ -1,0 +1,71 @@
+"""The break past the data: zero up to the last observation, at its stated rate past it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import bayes_unsl as bu
+from bayes_unsl.prediction import FutureBreak, draw_future_break
+from bayes_unsl.priors import BNSLPriors, ChinchillaPriors
+
+
+def _brk(c, d=1.0, f=0.3):
+    return FutureBreak(
+        u_max=0.5,
+        location=np.array([d]),
+        slope_change=np.array([c]),
+        sharpness=np.array([f]),
+    )
+
+
+def test_the_curve_is_unchanged_up_to_the_last_observation():
+    u = np.linspace(-2.0, 3.0, 51)
+    log_y = np.log(2.0 + np.exp(-u))[None, :]
+    log_a = np.log([2.0])
+    bent = _brk(c=3.0).apply(log_y, log_a, u)
+    inside = u <= 0.5
+    np.testing.assert_array_equal(bent[0, inside], log_y[0, inside])
+    # Past the data a steeper decline lowers the curve, but never below the limit a.
+    assert np.all(bent[0, ~inside] < log_y[0, ~inside])
+    assert np.all(bent > log_a[0])
+    # A flattening (negative change) raises it; no change leaves it alone.
+    assert np.all(_brk(c=-3.0).apply(log_y, log_a, u)[0, ~inside] > log_y[0, ~inside])
+    np.testing.assert_allclose(_brk(c=0.0).apply(log_y, log_a, u), log_y)
+
+
+def test_break_distances_follow_the_stated_rate():
+    rng = np.random.default_rng(0)
+    priors = BNSLPriors(future_break_rate=0.5)
+    brk = draw_future_break(priors, 20000, half_range=2.0, y_spread=1.0, u_max=1.0, rng=rng)
+    decades = (brk.location - 1.0) / np.log(10.0)
+    for k in (0.5, 1.0, 3.0):
+        assert abs(np.mean(decades < k) - (1.0 - np.exp(-0.5 * k))) < 0.01
+    assert np.all(brk.sharpness > 0)
+    assert draw_future_break(BNSLPriors(future_break_rate=0.0), 5, 2.0, 1.0, 1.0, rng) is None
+    assert draw_future_break(ChinchillaPriors(), 5, 2.0, 1.0, 1.0, rng) is None
+
+
+def _with_rate(fit_: bu.Fit, rate: float) -> bu.Fit:
+    idata = fit_.idata.copy()
+    spec = json.loads(idata.attrs["spec"])
+    spec["priors"]["future_break_rate"] = rate
+    idata.attrs = {**idata.attrs, "spec": json.dumps(spec)}
+    return bu.Fit(idata)
+
+
+def test_predictions_widen_past_the_data_and_not_inside(quick_fit):
+    x_obs = quick_fit.idata.constant_data["x"].values[:, 0]
+    inside = [x_obs.min(), np.median(x_obs), x_obs.max()]
+    far = [10 * x_obs.max(), 100 * x_obs.max()]
+    without, with_ = _with_rate(quick_fit, 0.0), _with_rate(quick_fit, 1.0)
+    np.testing.assert_array_equal(without.samples(inside), with_.samples(inside))
+
+    def width(f):
+        lo, hi = np.quantile(np.log(f.samples(far)), [0.05, 0.95], axis=0)
+        return hi - lo
+
+    assert np.all(width(with_) > width(without))
+    assert quick_fit.spec.priors.future_break_rate == pytest.approx(0.25)  # the default

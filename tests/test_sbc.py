@@ -1,0 +1,53 @@
+"""Simulation-based calibration: the rank test can fail, and the model passes it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_unsl.data import validate
+from bayes_unsl.evaluation.sbc import rank_statistics, run_sbc, uniformity
+from bayes_unsl.inference.nuts import SamplerSettings
+from bayes_unsl.models import ModelSpec
+from tests.conftest import X, Y
+
+
+def test_rank_statistics_thin_and_count():
+    draws = np.arange(100.0)[None, :]
+    assert rank_statistics(np.array([50.5]), draws, n_keep=100).tolist() == [51]
+    assert rank_statistics(np.array([50.5]), draws, n_keep=10).tolist() == [6]
+    assert rank_statistics(np.array([-1.0]), draws, n_keep=10).tolist() == [0]
+
+
+def test_uniformity_passes_uniform_ranks_and_fails_biased_ones():
+    rng = np.random.default_rng(0)
+    n_draws = 99
+    truth = rng.normal(size=400)
+    calibrated = rng.normal(size=(400, 990))  # posterior = prior, truth from the prior
+    overconfident = 0.5 * rng.normal(size=(400, 990))  # too narrow
+    shifted = 0.5 + rng.normal(size=(400, 990))
+    ranks = pd.DataFrame(
+        {
+            "calibrated": rank_statistics(truth, calibrated, n_draws),
+            "overconfident": rank_statistics(truth, overconfident, n_draws),
+            "shifted": rank_statistics(truth, shifted, n_draws),
+        }
+    )
+    p = uniformity(ranks, n_draws).set_index("parameter")["p_value"]
+    assert p["calibrated"] > 0.01
+    assert p["overconfident"] < 1e-6 and p["shifted"] < 1e-6
+
+
+@pytest.mark.slow
+def test_bnsl_posterior_ranks_are_uniform(addition):
+    """Small SBC of the BNSL without breaks at the 14 inputs of the addition curve."""
+    train, _ = addition
+    data = validate(train, X, Y)
+    settings = SamplerSettings(chains=2, warmup=250, draws=250, map_starts=8)
+    result = run_sbc(data, ModelSpec.build("bnsl", 0), simulations=60, settings=settings, n_keep=29)
+    table = result.uniformity(bins=6)
+    assert list(table.parameter) == ["limit_fraction", "m_centre", "c0_y", "log_sigma"]
+    # Bonferroni over the parameters at an overall 1% level.
+    assert (table.p_value > 0.01 / len(table)).all(), table
+    assert (result.divergences > 0).mean() <= 0.2

@@ -10,10 +10,14 @@ import pandas as pd
 
 __all__ = ["available", "load", "read_folder"]
 
-_SHIPPED = {"four_digit_addition": "four_digit_addition.csv"}
+_SHIPPED = {
+    "four_digit_addition": "four_digit_addition.csv",
+    "double_descent": "double_descent.csv",
+}
 _ALIASES = {
     "4_digit_addition": "four_digit_addition",
     "bnsl_4digit_addition": "four_digit_addition",
+    "double_descent_nslpfn": "double_descent",
 }
 
 
@@ -23,7 +27,11 @@ def available() -> list[str]:
 
 
 def load(name: str) -> pd.DataFrame:
-    """Load a shipped dataset by name (see :func:`available`; provenance in SOURCES.md)."""
+    """Load a shipped dataset by name (see :func:`available`; provenance in SOURCES.md).
+
+    ``"four_digit_addition"``: one 17-point curve. ``"double_descent"``: 16 curves in long
+    form, one per value of ``task`` (x in ``x_value``, y in ``metric_value``).
+    """
     key = _ALIASES.get(name, name)
     if key not in _SHIPPED:
         raise ValueError(f"unknown dataset {name!r}; shipped: {available()}")

@@ -1,0 +1,148 @@
+"""Choosing among fits of one curve: PSIS-LOO selection and stacking of predictive draws.
+
+A curve fitted with 0, 1, 2 or 3 breaks gives several posteriors. Picking the one with the
+best leave-one-out predictive density (PSIS-LOO, Vehtari et al. 2017) is the usual choice;
+stacking (Yao et al. 2018) instead mixes their predictive distributions with the weights
+that maximise the leave-one-out density of the mixture, which hedges when no single fit
+is best everywhere. Both use only the fitted points, never held-out ones.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from bayes_unsl.fit import Fit
+
+__all__ = ["loo_compare", "select_by_loo", "stacked_samples", "stacking_counts"]
+
+
+def _check_same_data(fits: Mapping[str, Fit]) -> None:
+    """Comparing LOO of fits to different data is meaningless: refuse it."""
+    if not fits:
+        raise ValueError("no fits to compare")
+    (first_name, first), *rest = fits.items()
+    x0 = first.idata.constant_data["x"].values
+    y0 = first.idata.observed_data["log_y"].values
+    for name, other in rest:
+        x = other.idata.constant_data["x"].values
+        y = other.idata.observed_data["log_y"].values
+        if x.shape != x0.shape or not (np.array_equal(x, x0) and np.array_equal(y, y0)):
+            raise ValueError(
+                f"fits {first_name!r} and {name!r} were fitted to different data; "
+                "LOO compares fits of the same points only"
+            )
+
+
+def _loo(fit: Fit) -> az.ELPDData:
+    with warnings.catch_warnings():
+        # High Pareto k is counted in the table instead of warned about once per fit.
+        warnings.simplefilter("ignore", UserWarning)
+        return az.loo(fit.idata, pointwise=True, var_name="log_y")
+
+
+def loo_compare(fits: Mapping[str, Fit]) -> pd.DataFrame:
+    """PSIS-LOO of each fit, ranked best first, with stacking weights.
+
+    The columns are those of :func:`arviz.compare` (``rank``, ``elpd_loo``, ``p_loo``,
+    ``elpd_diff``, ``weight``: the stacking weights, ``se``, ``dse``, ``warning``, ``scale``)
+    plus ``pareto_k_high``, the number of points whose Pareto k exceeds ArviZ's threshold
+    ``good_k`` (for them the LOO estimate is unreliable), ``pareto_k_max`` and ``good_k``.
+    All fits must be of the same data; the log likelihood is that of log y.
+    """
+    _check_same_data(fits)
+    elpds = {name: _loo(fit) for name, fit in fits.items()}
+    with warnings.catch_warnings():
+        # Its warnings repeat the Pareto k counted below, or concern its own pandas calls.
+        warnings.simplefilter("ignore")
+        table = az.compare(elpds, ic="loo", method="stacking", scale="log")
+    k = {name: np.asarray(e.pareto_k) for name, e in elpds.items()}
+    good = {name: float(e.good_k) for name, e in elpds.items()}
+    table["pareto_k_high"] = [int(np.sum(k[n] > good[n])) for n in table.index]
+    table["pareto_k_max"] = [float(np.max(k[n])) for n in table.index]
+    table["good_k"] = [good[n] for n in table.index]
+    return table
+
+
+def select_by_loo(fits: Mapping[str, Fit], comparison: pd.DataFrame | None = None) -> str:
+    """Name of the fit with the highest PSIS-LOO expected log predictive density.
+
+    ``comparison``: a table from :func:`loo_compare` of these fits, to avoid computing it
+    again.
+    """
+    table = loo_compare(fits) if comparison is None else comparison
+    unknown = set(table.index) - set(fits)
+    if unknown:
+        raise ValueError(f"the comparison names fits that are not given: {sorted(unknown)}")
+    return str(table["elpd_loo"].idxmax())
+
+
+def _weights(fits: Mapping[str, Fit], weights: Mapping[str, float] | pd.Series) -> dict:
+    w = {str(k): float(v) for k, v in dict(weights).items()}
+    unknown = set(w) - set(fits)
+    if unknown:
+        raise ValueError(f"weights name fits that are not given: {sorted(unknown)}")
+    values = np.array(list(w.values()))
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or values.sum() <= 0:
+        raise ValueError(f"weights must be finite, non-negative and not all zero; got {w}")
+    total = values.sum()
+    return {name: w.get(name, 0.0) / total for name in fits}
+
+
+def stacking_counts(weights: Mapping[str, float], n_draws: int) -> dict[str, int]:
+    """Split ``n_draws`` among fits in proportion to ``weights`` (largest remainders).
+
+    Deterministic rounding: the mixture then has exactly the stated proportions, up to one
+    draw, with no multinomial noise on top of the Monte Carlo noise of the draws.
+    """
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be positive, got {n_draws}")
+    names = list(weights)
+    share = np.array([weights[n] for n in names], dtype=float) * n_draws
+    counts = np.floor(share).astype(int)
+    remainder = n_draws - counts.sum()
+    order = np.argsort(-(share - counts), kind="stable")
+    counts[order[:remainder]] += 1
+    return dict(zip(names, counts.tolist(), strict=True))
+
+
+def _n_posterior_draws(fit: Fit) -> int:
+    sizes = fit.idata.posterior.sizes
+    return int(sizes["chain"] * sizes["draw"])
+
+
+def stacked_samples(
+    fits: Mapping[str, Fit],
+    weights: Mapping[str, float] | pd.Series,
+    new_x: Any,
+    seed: int = 0,
+    n_draws: int | None = None,
+) -> np.ndarray:
+    """Draws from the mixture of the fits' posterior predictives, shape (draws, points).
+
+    Each fit contributes a share of the draws equal to its weight (``weights``: e.g. the
+    ``weight`` column of :func:`loo_compare`; normalised here; fits not named get weight
+    0), taken without replacement from its :meth:`Fit.samples` at ``new_x``, and the rows
+    are shuffled. ``n_draws`` defaults to the smallest number of posterior draws among the
+    fits. The same fits, weights, inputs and seed give the same array.
+    """
+    w = _weights(fits, weights)
+    if n_draws is None:
+        n_draws = min(_n_posterior_draws(f) for f in fits.values())
+    counts = stacking_counts(w, int(n_draws))
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name, count in counts.items():
+        if count == 0:
+            continue
+        samples = fits[name].samples(new_x)
+        rows = rng.choice(samples.shape[0], size=count, replace=count > samples.shape[0])
+        parts.append(samples[rows])
+    draws = np.concatenate(parts, axis=0)
+    return draws[rng.permutation(draws.shape[0])]

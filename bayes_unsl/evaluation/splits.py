@@ -1,0 +1,124 @@
+"""Context / held-out splits of the published extrapolation benchmarks.
+
+Each function takes the rows of one curve and returns ``(train, heldout)``: the points a
+model may see, and the points it is scored on. The rules are those of the evaluation
+protocol the published figures used (NSL-PFN, arXiv 2505.23032; BNSL, arXiv 2210.14891), so
+that scores here can be set beside them. Rows keep all their columns; the index is reset.
+Nothing here looks at y: a split that depended on the held-out values would leak them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = [
+    "ADDITION_CONTEXT",
+    "ADDITION_CUT",
+    "addition_cut_split",
+    "addition_split",
+    "benchmark_split",
+    "double_descent_context",
+    "double_descent_split",
+]
+
+Split = tuple[pd.DataFrame, pd.DataFrame]
+
+#: 4-digit addition: the first 14 points (by x) are context, as in arXiv 2210.14891.
+ADDITION_CONTEXT = 14
+#: The addition curve cut before its transition: context is x <= 390.
+ADDITION_CUT = 390.0
+
+
+def _sorted(curve: pd.DataFrame, x: str) -> pd.DataFrame:
+    if x not in curve.columns:
+        raise ValueError(f"column {x!r} not found; columns: {list(curve.columns)}")
+    # A stable sort keeps the given order of repeated x values (several seeds at one size).
+    return curve.sort_values(x, kind="mergesort").reset_index(drop=True)
+
+
+def _parts(frame: pd.DataFrame, train_mask, held_mask) -> Split:
+    return (
+        frame[train_mask].reset_index(drop=True),
+        frame[held_mask].reset_index(drop=True),
+    )
+
+
+def benchmark_split(curve: pd.DataFrame, split: str = "split") -> Split:
+    """The 92-curve benchmark of arXiv 2209.06640: the authors' own ``split`` column.
+
+    ``train`` rows are context and ``extrapolate`` rows are held out; any other value is an
+    error, since a silently ignored row would change what is scored.
+    """
+    if split not in curve.columns:
+        raise ValueError(f"column {split!r} not found; columns: {list(curve.columns)}")
+    unknown = sorted(set(curve[split]) - {"train", "extrapolate"})
+    if unknown:
+        raise ValueError(f"column {split!r} holds {unknown}; expected 'train' or 'extrapolate'")
+    is_train = curve[split] == "train"
+    if not is_train.any() or is_train.all():
+        raise ValueError("a curve needs both 'train' and 'extrapolate' rows")
+    return _parts(curve, is_train.to_numpy(), ~is_train.to_numpy())
+
+
+def double_descent_context(n: int) -> int:
+    """Context size of an n-point double-descent curve: max(3, min(round(n / 2), n - 1)).
+
+    ``round`` is ``int(0.5 * n + 0.5)`` (halves round up), as in the NSL-PFN evaluation code.
+    """
+    if n < 4:
+        raise ValueError(f"a curve of {n} point(s) is too short: 3 are context, 1 is held out")
+    return max(3, min(int(0.5 * n + 0.5), n - 1))
+
+
+def double_descent_split(curve: pd.DataFrame, x: str = "x_value") -> Split:
+    """Double-descent curves (NSL-PFN): sorted by x, the first n_context points are context.
+
+    See :func:`double_descent_context` for n_context; the remaining points are held out.
+    """
+    frame = _sorted(curve, x)
+    k = double_descent_context(len(frame))
+    position = pd.RangeIndex(len(frame))
+    return _parts(frame, position < k, position >= k)
+
+
+def addition_split(
+    curve: pd.DataFrame, x: str = "train_dataset_size", n_context: int = ADDITION_CONTEXT
+) -> Split:
+    """4-digit addition (arXiv 2210.14891): the first 14 points by x are context.
+
+    The rest (the last 3 of the 17-point curve) are held out.
+    """
+    frame = _sorted(curve, x)
+    if len(frame) <= n_context:
+        raise ValueError(f"{len(frame)} point(s): nothing is left to hold out after {n_context}")
+    position = pd.RangeIndex(len(frame))
+    return _parts(frame, position < n_context, position >= n_context)
+
+
+def addition_cut_split(
+    curve: pd.DataFrame,
+    x: str = "train_dataset_size",
+    cut: float = ADDITION_CUT,
+    n_context: int = ADDITION_CONTEXT,
+) -> Split:
+    """The addition curve cut before its transition: the stress test of a hidden break.
+
+    Context: the points with x <= ``cut`` (5 points, 160 to 384, all on the flat part before
+    the drop). Held out: the same points as in :func:`addition_split`, i.e. those after the
+    first ``n_context`` by x (800, 864 and 928), so the two splits are scored on the same
+    points. The points in between (448 to 736) are in neither set: they are neither seen nor
+    scored.
+    """
+    frame = _sorted(curve, x)
+    if len(frame) <= n_context:
+        raise ValueError(f"{len(frame)} point(s): nothing is left to hold out after {n_context}")
+    if not cut < frame[x].iloc[n_context - 1]:
+        raise ValueError(
+            f"cut {cut} must lie below the last context point of the standard split "
+            f"({frame[x].iloc[n_context - 1]}), or context and held-out points would mix"
+        )
+    seen = (frame[x] <= cut).to_numpy()
+    if not seen.any():
+        raise ValueError(f"no point has {x} <= {cut}: the context would be empty")
+    position = pd.RangeIndex(len(frame))
+    return _parts(frame, seen, position >= n_context)

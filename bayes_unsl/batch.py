@@ -199,7 +199,8 @@ def fit_many(
     """Fit one scaling law per value of ``group``, all curves in one batched NUTS program.
 
     Options are those of :func:`bayes_unsl.fit`. ``batch_size``: curves per compiled batch
-    (default: all, up to 256 on CPU and 4,096 on GPU; lower it if memory runs out).
+    (default: one at a time on a CPU, where batching curves of unlike difficulty measured
+    slower; up to 4,096 on a GPU; lower it if memory runs out).
     ``device``: "cpu" or "gpu" (default: the GPU for 64 curves or more when there is one);
     the curve axis is sharded over all local devices of that kind. ``out``: a directory
     where each group's fit is saved as soon as its batch finishes; groups already saved
@@ -386,7 +387,9 @@ def _fit_batches(
     keys, curves, spec, settings, seed, precision, platform, devices, batch_size, progress
 ) -> dict:
     """NUTS over ``keys`` in batches; yields {key: (InferenceData, diagnostics)} per batch."""
-    limit = batch_size or (4096 if platform == "gpu" else 256)
+    # On a CPU a batch runs every iteration as long as its longest trajectory, which costs
+    # more than it saves on curves of unlike difficulty (benchmarks/results/throughput.md).
+    limit = batch_size or (4096 if platform == "gpu" else 1)
     n_batches = math.ceil(len(keys) / limit)
     per_batch = math.ceil(len(keys) / n_batches)
     per_batch = math.ceil(per_batch / len(devices)) * len(devices)

@@ -193,6 +193,7 @@ def fit_many(
     seed: int = 0,
     batch_size: int | None = None,
     device: str | None = None,
+    shard: bool = True,
     out: str | os.PathLike | None = None,
     **options: Any,
 ) -> FitCollection:
@@ -202,7 +203,8 @@ def fit_many(
     (default: one at a time on a CPU, where batching curves of unlike difficulty measured
     slower; up to 4,096 on a GPU; lower it if memory runs out).
     ``device``: "cpu" or "gpu" (default: the GPU for 64 curves or more when there is one);
-    the curve axis is sharded over all local devices of that kind. ``out``: a directory
+    the curve axis is sharded over all local devices of that kind (``shard=False``: one
+    device; batches are rounded up to a multiple of the devices). ``out``: a directory
     where each group's fit is saved as soon as its batch finishes; groups already saved
     there with the same inputs and settings are loaded instead of refitted, so an
     interrupted run (Ctrl-C) resumes where it stopped.
@@ -250,7 +252,7 @@ def fit_many(
         fits.update(_resume(out_dir, curves, spec, settings, seed))
 
     platform = _platform(device, len(curves))
-    devices = jax.devices(platform)
+    devices = jax.devices(platform) if shard else jax.devices(platform)[:1]
     enable_compilation_cache()
     todo = [k for k in curves if k not in fits]
     attempt_settings = settings

@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     fit_p.add_argument("--predict-at", nargs="*", type=float, default=[], metavar="V")
     fit_p.add_argument("--out", type=Path, required=True, help="output folder")
     fit_p.add_argument(
+        "--group",
+        default=None,
+        help="fit one curve per value of this column, all in one batched run (fit_many)",
+    )
+    fit_p.add_argument(
         "--form",
         default="bnsl",
         choices=("bnsl", "unsl", "chinchilla", "data_constrained", "m4"),
@@ -217,11 +222,13 @@ def _write_outputs(result, out: Path, table: pd.DataFrame | None, command: str) 
 def _cmd_fit(args: argparse.Namespace) -> int:
     import bayes_unsl as bu
 
-    frame = _read_csv(args.csv, [*args.x, args.y])
+    frame = _read_csv(args.csv, [*args.x, args.y, *([args.group] if args.group else [])])
     predict_at = _check_predict_at(args.predict_at, len(args.x))
     if args.out.exists() and not args.out.is_dir():
         raise _fail(f"--out {args.out} exists and is not a folder")
     x = args.x[0] if len(args.x) == 1 else args.x
+    if args.group:
+        return _fit_groups(frame, x, args, predict_at)
     try:
         result = bu.fit(frame, x, args.y, **_options(args))
     except ValueError as err:
@@ -241,6 +248,46 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             print(table.to_string(index=False))
         print(f"wrote {args.out}/fit.nc, fan_chart.png, summary.md")
     return 0 if diag["converged"] else 3
+
+
+def _fit_groups(frame: pd.DataFrame, x, args: argparse.Namespace, predict_at) -> int:
+    """``fit --group``: one fit per group, saved as each finishes; tables of all groups."""
+    import bayes_unsl as bu
+    from bayes_unsl.io import write_atomic
+
+    try:
+        fits = bu.fit_many(frame, args.group, x, args.y, out=args.out, **_options(args))
+    except ValueError as err:
+        raise _fail(str(err)) from None
+    diag = fits.diagnostics()
+    write_atomic(args.out / "diagnostics.csv", lambda p: diag.to_csv(p, index=False))
+    table = fits.predict(predict_at) if predict_at.size and len(fits) else None
+    if table is not None:
+        write_atomic(args.out / "predictions.csv", lambda p: table.to_csv(p, index=False))
+    unconverged = [k for k, f in fits.items() if not f.converged]
+    for key, message in fits.errors.items():
+        sys.stderr.write(f"group {key!r} not fitted: {message}\n")
+    if unconverged:
+        sys.stderr.write(
+            f"NOT CONVERGED: {len(unconverged)} of {len(fits)} groups "
+            f"({', '.join(map(str, unconverged[:10]))}); their intervals are not reliable\n"
+        )
+    if args.json:
+        payload = {
+            "out": str(args.out),
+            "fitted": [str(k) for k in fits],
+            "not_converged": [str(k) for k in unconverged],
+            "errors": {str(k): v for k, v in fits.errors.items()},
+        }
+        if table is not None:
+            payload["predictions"] = table.to_dict(orient="records")
+        print(json.dumps(payload, default=str))
+    else:
+        print(diag.to_string(index=False))
+        if table is not None:
+            print(table.to_string(index=False))
+        print(f"wrote {args.out}: one .nc per group, collection.json, diagnostics.csv")
+    return 0 if fits.all_converged else 3
 
 
 def _json_diag(diag: dict) -> dict:

@@ -149,13 +149,16 @@ SHARDED = textwrap.dedent(
     warnings.simplefilter("ignore")
     frame = bu.datasets.load("four_digit_addition").iloc[:14]
     table = __import__("pandas").concat([frame.assign(g=i) for i in range(4)])
-    kw = dict(chains=2, warmup=40, draws=40, map_starts=4, retries=0, warn=False)
-    many = bu.fit_many(table, "g", "train_dataset_size", "test_cross_entropy", **kw)
+    # Few iterations: sharding changes the rounding of the compiled program (measured:
+    # 1e-10 after ten iterations), and NUTS trajectories amplify rounding over long runs.
+    kw = dict(chains=2, warmup=5, draws=5, map_starts=4, retries=0, warn=False)
+    many = bu.fit_many(table, "g", "train_dataset_size", "test_cross_entropy",
+                       batch_size=4, **kw)
     one = bu.fit_many(table, "g", "train_dataset_size", "test_cross_entropy",
-                      batch_size=1, **kw)
+                      batch_size=4, shard=False, **kw)
     same = all(
         np.allclose(many[g].idata.posterior["m_centre"], one[g].idata.posterior["m_centre"],
-                    rtol=1e-6, atol=1e-8)
+                    rtol=0, atol=1e-6)
         for g in range(4)
     )
     print(json.dumps({"devices": jax.device_count(), "fits": len(many), "same": bool(same)}))

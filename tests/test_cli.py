@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayes_unsl as bu
@@ -90,3 +91,33 @@ def test_fit_command_names_bad_columns(tmp_path):
     csv.write_text("n,loss\n" + "\n".join(f"{10**i},{3 - 0.1 * i}" for i in range(1, 10)))
     with pytest.raises(SystemExit, match="unknown input column 'params'"):
         main(["fit", str(csv), "--x", "params", "--y", "loss", "--out", str(tmp_path / "o")])
+
+
+def test_fit_by_group_reports_the_bad_group_and_fits_the_rest(addition, tmp_path, capsys):
+    train, _ = addition
+    table = pd.concat(
+        [
+            train.assign(task="full"),
+            train.iloc[:11].assign(task="short"),
+            train.iloc[:2].assign(task="lonely"),
+        ]
+    )
+    path = tmp_path / "curves.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "out"
+    argv = ["fit", str(path), "--x", "train_dataset_size", "--y", "test_cross_entropy"]
+    code = main(
+        [*argv, "--group", "task", "--out", str(out), "--predict-at", "800", "--json", *QUICK_ARGS]
+    )
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert payload["fitted"] == ["full", "short"]
+    assert "lonely" in payload["errors"] and "group 'lonely' not fitted" in captured.err
+    assert code == (0 if not payload["not_converged"] and not payload["errors"] else 3)
+    diagnostics = pd.read_csv(out / "diagnostics.csv")
+    assert list(diagnostics["task"]) == ["full", "short", "lonely"]
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert list(predictions["task"]) == ["full", "short"]
+    assert list(bu.load_many(out)) == ["full", "short"]
+    with pytest.raises(SystemExit, match="group column 'nope' not found"):
+        main([*argv, "--group", "nope", "--out", str(out), *QUICK_ARGS])

@@ -35,9 +35,8 @@ from bayes_unsl.fit import (
     _attrs,
     _model_for,
     _result,
-    _settings_from_options,
-    _spec_from_options,
     load,
+    parse_options,
     remedy,
 )
 from bayes_unsl.inference.diagnostics import ConvergenceWarning, convergence_problems
@@ -213,17 +212,9 @@ def fit_many(
     Groups that fail their convergence checks get the documented remedy (``retries``), as
     in :func:`bayes_unsl.fit`, and a single warning lists those still unconverged.
     """
-    options = dict(options)
-    precision = options.pop("precision", None)
-    warn = options.pop("warn", True)
-    retries = options.pop("retries", 1)
-    progress = options.pop("progress_bar", None)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    spec = _spec_from_options(form, breaks, options)
-    settings = _settings_from_options(chains, warmup, draws, options)
-    if options:
-        raise TypeError(f"unknown option(s) {sorted(options)}")
+    run = parse_options(form, breaks, chains, warmup, draws, options)
+    spec, settings, precision, retries = run.spec, run.settings, run.precision, run.retries
+    warn, progress = run.warn, run.progress
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     frame = as_columns(data)

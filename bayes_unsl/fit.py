@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, fields, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import arviz as az
 import jax
@@ -106,17 +106,9 @@ def fit(
     0.99 and twice the warm-up; ``diagnostics()["remedies"]`` records it); ``warn`` (False
     silences the convergence warning; the diagnostics are kept either way).
     """
-    options = dict(options)
-    precision = options.pop("precision", None)
-    warn = options.pop("warn", True)
-    retries = options.pop("retries", 1)
-    progress = options.pop("progress_bar", None)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    spec = _spec_from_options(form, breaks, options)
-    settings = _settings_from_options(chains, warmup, draws, options)
-    if options:
-        raise TypeError(f"unknown option(s) {sorted(options)}")
+    run = parse_options(form, breaks, chains, warmup, draws, options)
+    spec, settings, precision, retries = run.spec, run.settings, run.precision, run.retries
+    warn, progress = run.warn, run.progress
     form_ = form_model(spec.form)
     dataset = validate(data, x, y, min_points=spec.n_params)
     context = form_.context(dataset, spec)
@@ -134,6 +126,33 @@ def fit(
     result = Fit(idata)
     check_convergence(diag, warn=warn)
     return result
+
+
+class RunOptions(NamedTuple):
+    """What :func:`fit` and :func:`bayes_unsl.fit_many` take besides the data."""
+
+    spec: ModelSpec
+    settings: SamplerSettings
+    precision: str | None
+    retries: int
+    warn: bool
+    progress: bool
+
+
+def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) -> RunOptions:
+    """Split keyword options into a model spec, sampler settings and run switches."""
+    options = dict(options)
+    precision = options.pop("precision", None)
+    warn = options.pop("warn", True)
+    retries = options.pop("retries", 1)
+    progress = options.pop("progress_bar", None)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    spec = _spec_from_options(form, breaks, options)
+    settings = _settings_from_options(chains, warmup, draws, options)
+    if options:
+        raise TypeError(f"unknown option(s) {sorted(options)}")
+    return RunOptions(spec, settings, precision, retries, warn, progress)
 
 
 def remedy(settings: SamplerSettings) -> tuple[SamplerSettings, str]:

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-demo bench-convergence bench-calibration clean
+.PHONY: install demo test lint bench-demo bench-convergence bench-throughput bench-calibration clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench-demo: $(STAMP)
 
 bench-convergence: $(STAMP)
 	$(PY) benchmarks/convergence.py --data-root $(DATA)
+
+bench-throughput: $(STAMP)
+	$(PY) benchmarks/throughput.py
 
 bench-calibration: $(STAMP)
 	$(PY) benchmarks/calibration.py --data-root $(DATA)

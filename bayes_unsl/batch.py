@@ -248,6 +248,7 @@ def fit_many(
     todo = [k for k in curves if k not in fits]
     attempt_settings = settings
     remedies: dict[Any, list] = {k: [] for k in todo}
+    seconds = dict.fromkeys(todo, 0.0)
     try:
         for attempt in range(retries + 1):
             if not todo:
@@ -267,12 +268,14 @@ def fit_many(
             )
             for done in batches:
                 for key, (idata, diag) in done.items():
+                    seconds[key] += diag["seconds"]
                     problems = convergence_problems(diag)
                     if problems and attempt < retries:
                         failed.append(key)
                         remedies[key].append({"problems": problems, "then": None})
                         continue
                     diag["remedies"] = remedies[key]
+                    diag["seconds"] = seconds[key]  # every attempt, the remedies' included
                     _, dataset, context = curves[key]
                     idata.attrs.update(
                         _attrs(spec, attempt_settings, dataset, context, seed, precision, diag)

@@ -114,14 +114,17 @@ def fit(
     context = form_.context(dataset, spec)
     enable_compilation_cache()
     remedies = []
+    seconds = 0.0
     while True:
         idata, diag = _sample(dataset, spec, context, settings, seed, precision, progress)
+        seconds += diag["seconds"]
         problems = convergence_problems(diag)
         if not problems or len(remedies) >= retries:
             break
         settings, note = remedy(settings)
         remedies.append({"problems": problems, "then": note})
     diag["remedies"] = remedies
+    diag["seconds"] = seconds  # every attempt, the remedies' included
     idata.attrs.update(_attrs(spec, settings, dataset, context, seed, precision, diag))
     result = Fit(idata)
     check_convergence(diag, warn=warn)

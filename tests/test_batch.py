@@ -175,3 +175,25 @@ def test_sharded_over_four_host_devices():
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"devices": 4, "fits": 4, "same": True}
+
+
+def test_remedy_is_recorded_with_the_time_of_every_attempt(table, collection, monkeypatch):
+    base = collection["full"]
+    calls = []
+
+    def first_attempt_fails(keys, curves, spec, settings, *rest):
+        calls.append(settings)
+        diag = dict(base.diagnostics(), seconds=10.0)
+        if len(calls) == 1:
+            diag["r_hat_max"] = 1.5
+        yield {k: (base.idata.copy(), dict(diag)) for k in keys}
+
+    monkeypatch.setattr(batch, "_fit_batches", first_attempt_fails)
+    one = table[table.curve == "full"]
+    fits = bu.fit_many(one, "curve", X, Y, warn=False, **{**QUICK, "retries": 1})
+    assert len(calls) == 2
+    assert calls[1].warmup == 2 * calls[0].warmup and calls[1].target_accept == 0.99
+    d = fits["full"].diagnostics()
+    assert d["seconds"] == 20.0
+    assert len(d["remedies"]) == 1 and d["remedies"][0]["then"].startswith("refitted")
+    assert json.loads(fits["full"].idata.attrs["settings"])["warmup"] == calls[1].warmup

@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--keep", type=int, default=99, help="draws each rank is taken over")
     parser.add_argument("--bins", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=1, help="simulations per batch")
     args = parser.parse_args()
     curve = bu.datasets.load("four_digit_addition").iloc[:14]
     data = validate(curve, "train_dataset_size", "test_cross_entropy")
@@ -51,6 +52,7 @@ def main() -> None:
             simulations=args.simulations,
             settings=settings,
             n_keep=args.keep,
+            batch_size=args.batch_size,
         )
     seconds = time.perf_counter() - started
     table = result.uniformity(bins=args.bins)
@@ -62,7 +64,7 @@ def main() -> None:
     command = (
         f"python benchmarks/sbc.py --breaks {args.breaks} --simulations {args.simulations} "
         f"--chains {args.chains} --warmup {args.warmup} --draws {args.draws} "
-        f"--keep {args.keep} --bins {args.bins}"
+        f"--keep {args.keep} --bins {args.bins} --batch-size {args.batch_size}"
     )
     lines = [
         f"# Simulation-based calibration: BNSL with {args.breaks} break(s)",

@@ -89,11 +89,14 @@ def run_sbc(
     n_keep: int = 99,
     seed: int = 0,
     precision: str | None = None,
+    batch_size: int | None = None,
 ) -> SBCResult:
     """SBC of ``spec`` (default: BNSL, 1 break) at the inputs and context of ``dataset``.
 
-    All simulations are sampled in one batched NUTS program. ``n_keep``: posterior draws
-    each rank is computed against (ranks run 0..n_keep); keep it below the bulk ESS.
+    Simulations are sampled by batched NUTS, ``batch_size`` at a time (default: all at
+    once; on a CPU one at a time is faster, see ``benchmarks/results/throughput.md``).
+    ``n_keep``: posterior draws each rank is computed against (ranks run 0..n_keep); keep it
+    below the bulk ESS.
     """
     spec = spec or ModelSpec.build("bnsl", 1)
     settings = settings or SamplerSettings()
@@ -117,7 +120,16 @@ def run_sbc(
             prior["log_y"],
         )
         keys = jax.random.split(fit_key, simulations)
-        runs = run_nuts_batch(keys, masked(bound), args, settings)
+        runs = []
+        step = batch_size or simulations
+        for start in range(0, simulations, step):
+            part = jax.tree_util.tree_map(lambda v, s=start: v[s : s + step], (keys, args))
+            if len(part[0]) < step:  # keep one batch shape: pad with copies, then drop them
+                pad = step - len(part[0])
+                part = jax.tree_util.tree_map(
+                    lambda v, pad=pad: jnp.concatenate([v, jnp.repeat(v[:1], pad, 0)]), part
+                )
+            runs += run_nuts_batch(part[0], masked(bound), part[1], settings)[: simulations - start]
     sampled = [s for s in form_.sampled_sites if s in runs[0].posterior]
     ranks: dict[str, np.ndarray] = {}
     for site in sampled:

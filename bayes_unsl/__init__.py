@@ -14,6 +14,7 @@ from bayes_unsl.fit import Fit, fit, load, prior_predictive  # noqa: E402
 from bayes_unsl.inference.diagnostics import ConvergenceWarning  # noqa: E402
 from bayes_unsl.models.spec import ModelSpec  # noqa: E402
 from bayes_unsl.priors import BNSLPriors  # noqa: E402
+from bayes_unsl.report import report  # noqa: E402
 
 __all__ = [
     "BNSLPriors",
@@ -28,4 +29,5 @@ __all__ = [
     "load",
     "load_many",
     "prior_predictive",
+    "report",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``bayes-unsl fit`` and ``bayes-unsl demo``."""
+"""Command line: ``bayes-unsl fit``, ``bayes-unsl demo`` and ``bayes-unsl report``."""
 
 from __future__ import annotations
 
@@ -70,7 +70,42 @@ def _parser() -> argparse.ArgumentParser:
     demo_p = sub.add_parser("demo", help="fit the shipped 4-digit addition curve")
     demo_p.add_argument("--out", type=Path, default=Path("demo_out"))
     _sampler_args(demo_p)
+    _report_args(sub)
     return parser
+
+
+def _report_args(sub) -> None:
+    rep_p = sub.add_parser("report", help="write a self-contained HTML report of saved fits")
+    rep_p.add_argument("fits", nargs="+", type=Path, metavar="FIT.nc", help="saved fit(s)")
+    rep_p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    rep_p.add_argument("--names", nargs="+", default=None, help="one name per fit")
+    rep_p.add_argument(
+        "--scales",
+        nargs="+",
+        type=_scale_row,
+        default=None,
+        metavar="X",
+        help="inputs to forecast at (default 10x and 100x the largest observed); "
+        "for several inputs one comma-separated row each, e.g. 1e9,2e10",
+    )
+    rep_p.add_argument(
+        "--threshold",
+        nargs="+",
+        action="extend",
+        type=float,
+        default=[],
+        metavar="T",
+        help="metric value(s): probability of being below it and the scale where it is crossed",
+    )
+    rep_p.add_argument("--title", default=None)
+
+
+def _scale_row(text: str) -> tuple[float, ...]:
+    """One --scales value: a number, or a comma-separated row of inputs."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or a row of numbers: {text!r}") from None
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -344,12 +379,74 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if diag["converged"] else 3
 
 
+def _report_names(paths: Sequence[Path], names: Sequence[str] | None) -> list[str]:
+    if names is None:
+        stems = [p.stem for p in paths]
+        return stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
+    if len(names) != len(paths):
+        raise _fail(f"--names gives {len(names)} name(s) for {len(paths)} fit file(s)")
+    if len(set(names)) != len(names):
+        raise _fail(f"--names repeats a name: {list(names)}")
+    return list(names)
+
+
+def _load_fit(path: Path):
+    """A saved fit; an unconverged one is loaded quietly (the report says so loudly)."""
+    import bayes_unsl as bu
+
+    if not path.is_file():
+        raise _fail(f"no such file: {path}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)
+        try:
+            return bu.load(path)
+        except (ValueError, KeyError, OSError) as err:
+            raise _fail(f"cannot read {path} as a saved fit: {err}") from None
+
+
+def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    import bayes_unsl as bu
+
+    names = _report_names(args.fits, args.names)
+    if args.out.is_dir():
+        raise _fail(f"--out {args.out} is a folder; give the HTML file to write")
+    fits = {name: _load_fit(path) for name, path in zip(names, args.fits, strict=True)}
+    scales = None
+    if args.scales is not None:
+        if len({len(row) for row in args.scales}) != 1:
+            raise _fail("--scales rows must all have the same number of inputs")
+        scales = [row[0] for row in args.scales] if len(args.scales[0]) == 1 else args.scales
+    command = "bayes-unsl " + " ".join(shlex.quote(a) for a in argv)
+    subject = fits if args.names or len(fits) > 1 else next(iter(fits.values()))
+    try:
+        path = bu.report(
+            subject,
+            args.out,
+            scales=scales,
+            thresholds=args.threshold,
+            title=args.title,
+            command=command,
+        )
+    except ValueError as err:
+        raise _fail(str(err)) from None
+    unconverged = [name for name, f in fits.items() if not f.converged]
+    if unconverged:
+        sys.stderr.write(
+            f"NOT CONVERGED: {', '.join(unconverged)}; the report says so at the top\n"
+        )
+    print(f"wrote {path}")
+    return 3 if unconverged else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ArviZ is undergoing.*")
         if args.command == "fit":
             return _cmd_fit(args)
+        if args.command == "report":
+            return _cmd_report(args, argv)
         return _cmd_demo(args)
 
 

@@ -45,6 +45,7 @@ from bayes_unsl.prediction import (
     crossing_scales,
     draw_future_break,
     interval_table,
+    log_curve_draws,
     predictive_draws,
 )
 
@@ -294,6 +295,19 @@ class Fit:
                 rng=rng,
                 future=self._future_break(),
             )
+
+    def curve_samples(self, new_x: Any) -> np.ndarray:
+        """Posterior draws of the mean curve (no observation noise): (draws, points).
+
+        What an optimum or an allocation is judged on: the expected metric at the inputs,
+        as opposed to :meth:`samples`, which adds the noise of one more measurement.
+        """
+        x = self._x_matrix(new_x)
+        with precision_scope("float64"):
+            log_y = log_curve_draws(
+                self.form.curve, self._posterior, self._u(x), future=self._future_break()
+            )
+        return np.exp(log_y)
 
     def _future_break(self) -> FutureBreak | None:
         """The break past the data, drawn from its prior (the same draws on every call)."""

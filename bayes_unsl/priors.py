@@ -29,8 +29,12 @@ __all__ = [
 def _check_settings(priors: Any, may_be_zero: tuple[str, ...] = ()) -> None:
     """Every numeric setting finite, and > 0 unless named in ``may_be_zero`` (then >= 0);
     switches (settings whose default is a bool) must be bools."""
+    structural = getattr(priors, "_input_lists", ())
     for field in dataclasses.fields(priors):
         value = getattr(priors, field.name)
+        if field.name in structural:
+            _check_input_list(field.name, value)
+            continue
         if isinstance(field.default, bool):
             if not isinstance(value, bool):
                 raise ValueError(f"prior setting {field.name!r} must be True or False")
@@ -47,6 +51,8 @@ def _check_settings(priors: Any, may_be_zero: tuple[str, ...] = ()) -> None:
         elif any(v <= 0 for v in values):
             raise ValueError(f"prior setting {field.name!r} must be > 0, got {value!r}")
     for field in dataclasses.fields(priors):
+        if field.name in structural:
+            continue
         if isinstance(field.default, tuple) and len(getattr(priors, field.name)) != len(
             field.default
         ):
@@ -54,6 +60,19 @@ def _check_settings(priors: Any, may_be_zero: tuple[str, ...] = ()) -> None:
                 f"prior setting {field.name!r} takes {len(field.default)} numbers, "
                 f"got {getattr(priors, field.name)!r}"
             )
+
+
+def _check_input_list(name: str, value: Any) -> None:
+    """A structural setting: distinct input column indices (0-based)."""
+    if not isinstance(value, tuple) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ):
+        raise ValueError(
+            f"prior setting {name!r} must be a list of input column indices (0, 1, ...), "
+            f"got {value!r}"
+        )
+    if len(set(value)) != len(value):
+        raise ValueError(f"prior setting {name!r} repeats an input: {value!r}")
 
 
 def _plain(priors: Any) -> dict[str, Any]:
@@ -274,7 +293,24 @@ class UNSLPriors(BNSLPriors):
       or more inputs; off by default, since it mixed poorly where the data do not need
       it). Its slopes have the prior of the initial slopes. Without it and without
       breaks, the curve of the UNSL is the Chinchilla form.
+    - ``no_bottleneck``: input columns (0-based) that get no bottleneck component, such as
+      an input that only hurts (epochs of repeated data) or one already counted by the
+      others. With every input listed, ``joint_component`` must be on.
+    - ``opposition``: input columns that each drive one oppositional force, a power law
+      rising with that input, ``O = exp(gamma) x_j^e`` with ``e > 0``, added to the falling
+      components: a learning rate past its optimum, epochs of repetition. With a bottleneck
+      component on the same input, the two make a U-shaped curve in that input. The force
+      takes its share of the reducible part at the centre of the data with the components.
+    - ``opposition_slope_sd``: sd of the HalfNormal prior on the rise ``e`` of log O per
+      unit of z. z spans [-1, 1] over the observed inputs, so the default 4 puts the
+      prior's median rise (2.7) at a force growing about 200-fold across the data: from
+      negligible to the size of the loss, as a learning rate past its optimum does.
     """
 
     share_concentration: float = 1.0
     joint_component: bool = False
+    no_bottleneck: tuple[int, ...] = ()
+    opposition: tuple[int, ...] = ()
+    opposition_slope_sd: float = 4.0
+
+    _input_lists: ClassVar[tuple[str, ...]] = ("no_bottleneck", "opposition")

@@ -25,7 +25,14 @@ BNSL, the sampler works in standardised coordinates and the natural-unit paramet
 - ``c``, ``delta``, ``f`` (input, break): slope changes, break locations (log units from the
   centre) and sharpness of the breaks of each bottleneck component;
 - ``beta_joint``, ``c0_joint`` (one per input): log scale at the centre and slopes of the
-  non-bottleneck component, when there is one.
+  non-bottleneck component, when there is one;
+- ``gamma`` (force) and ``rise`` (force, input): log scale at the centre and rise per log
+  unit of each oppositional force, with ``UNSLPriors(opposition=[...])``.
+
+``UNSLPriors(no_bottleneck=[...])`` leaves inputs without a bottleneck component (their
+``beta`` is ``-inf``); ``opposition=[...]`` adds one rising force per listed input, so an
+input with both falls and then rises (a learning rate) and an input with only a force
+just hurts (epochs of repeated data).
 """
 
 from __future__ import annotations
@@ -73,16 +80,45 @@ def default_structure(n_inputs: int, joint_component: bool = True) -> UNSLStruct
     return UNSLStructure(n_inputs=n_inputs, components=components)
 
 
-def unsl_param_count(n_inputs: int, breaks: int, joint_component: bool = True) -> int:
+def unsl_param_count(
+    n_inputs: int,
+    breaks: int,
+    joint_component: bool = True,
+    no_bottleneck: tuple[int, ...] = (),
+    opposition: tuple[int, ...] = (),
+) -> int:
     """Free parameters of the default UNSL over ``n_inputs`` inputs with ``breaks`` breaks.
 
-    Limit, centre scale and noise; the shares of the components but one; one slope per
-    bottleneck component and one per input for the non-bottleneck component (if any);
-    three per break of each bottleneck component.
+    Limit, centre scale and noise; the shares of the components and forces but one; one
+    slope per bottleneck component and one per input for the non-bottleneck component (if
+    any); three per break of each bottleneck component; one rise per oppositional force.
     """
     joint = has_joint(n_inputs, joint_component)
-    n_components = n_inputs + joint
-    return 3 + (n_components - 1) + n_inputs * (1 + joint) + 3 * breaks * n_inputs
+    n_bottleneck = n_inputs - len(no_bottleneck)
+    n_terms = n_bottleneck + joint + len(opposition)
+    return (
+        3
+        + (n_terms - 1)
+        + n_bottleneck
+        + n_inputs * joint
+        + 3 * breaks * n_bottleneck
+        + len(opposition)
+    )
+
+
+def _check_structure(m: int, priors: UNSLPriors) -> None:
+    for name in ("no_bottleneck", "opposition"):
+        bad = [j for j in getattr(priors, name) if j >= m]
+        if bad:
+            raise ValueError(
+                f"prior setting {name!r} names input column(s) {bad}, but the data have "
+                f"{m} input(s) (indices 0..{m - 1})"
+            )
+    if len(priors.no_bottleneck) == m and not has_joint(m, priors.joint_component):
+        raise ValueError(
+            "every input is in 'no_bottleneck' and there is no joint component: the model "
+            "would have no falling component; turn joint_component on or list fewer inputs"
+        )
 
 
 class UNSLContext(NamedTuple):
@@ -112,7 +148,9 @@ def unsl_context(data: Dataset, spec: ModelSpec) -> UNSLContext:
     number of inputs), so the count for the table's inputs is checked here.
     """
     m = len(data.x_names)
-    needed = unsl_param_count(m, spec.breaks, spec.priors.joint_component)
+    p = spec.priors
+    _check_structure(m, p)
+    needed = unsl_param_count(m, spec.breaks, p.joint_component, p.no_bottleneck, p.opposition)
     if data.n_points < needed:
         raise ValueError(
             f"{data.n_points} point(s) is too few: form 'unsl' over {m} input(s) with "
@@ -143,54 +181,71 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     hr = jnp.asarray(context.half_range)
     spread = context.y_spread
     joint = has_joint(m, p.joint_component)
-    n_components = m + joint
+    kept = [j for j in range(m) if j not in p.no_bottleneck]
+    n_kept, n_forces = len(kept), len(p.opposition)
+    n_terms = n_kept + joint + n_forces
 
     limit_fraction = numpyro.sample("limit_fraction", dist.Beta(*p.limit_fraction))
     # log y near the centre of the data; a is kept below both min(y) and that value, and
-    # the rest, the reducible part there, divides among the components.
+    # the rest, the reducible part there, divides among the components and forces.
     m_centre = numpyro.sample("m_centre", dist.Normal(context.log_y_mean, p.scale_sd))
     log_a = numpyro.deterministic(
         "log_a", jnp.log(limit_fraction) + jnp.minimum(context.log_y_min, m_centre)
     )
     log_reducible = m_centre + jnp.log1p(-jnp.exp(log_a - m_centre))
-    if n_components > 1:
-        share = numpyro.sample(
-            "share", dist.Dirichlet(jnp.full(n_components, p.share_concentration))
-        )
+    if n_terms > 1:
+        share = numpyro.sample("share", dist.Dirichlet(jnp.full(n_terms, p.share_concentration)))
         log_scale = log_reducible + jnp.log(share)
     else:
         log_scale = log_reducible[None]
     # Slopes in log-y units at the lowest observation, as in the BNSL model.
     slope_scale = 1.0 / (1.0 - p.slope_coupling * limit_fraction)
     slope = dist.Normal(0.0, p.slope_sd * spread)
-    c0_z = slope_scale * numpyro.sample("c0_y", slope.expand([m]))
+    c0_z = slope_scale * numpyro.sample("c0_y", slope.expand([n_kept]))
     if n > 0:
         # Ordered breaks per input: Dirichlet spacings over [-1, break_upper_z_j].
-        gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)).expand([m]))
-        upper = jnp.asarray(context.break_upper_z)[:, None]
+        gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)).expand([n_kept]))
+        upper = jnp.asarray(context.break_upper_z)[kept, None]
         delta_z = -1.0 + (upper + 1.0) * jnp.cumsum(gaps, axis=-1)[:, :n]
         c_z = slope_scale * numpyro.sample(
-            "c_y", dist.Normal(0.0, p.break_slope_sd * spread).expand([m, n])
+            "c_y", dist.Normal(0.0, p.break_slope_sd * spread).expand([n_kept, n])
         )
         log_f = numpyro.sample(
             "log_f_excess",
-            dist.Normal(math.log(p.sharpness_median), p.sharpness_sd).expand([m, n]),
+            dist.Normal(math.log(p.sharpness_median), p.sharpness_sd).expand([n_kept, n]),
         )
         f_z = p.sharpness_floor + jnp.exp(log_f)
     else:
-        delta_z = c_z = f_z = jnp.zeros((m, 0))
+        delta_z = c_z = f_z = jnp.zeros((n_kept, 0))
+
+    # Inputs without a bottleneck component keep a place in the per-input sites, with a
+    # component of zero size (log scale -inf) and no breaks that act.
+    def per_input(values, fill):
+        if n_kept == m:
+            return values
+        full = jnp.full((m, *values.shape[1:]), fill, dtype=values.dtype)
+        return full.at[jnp.asarray(kept)].set(values)
+
+    hr_kept = hr[jnp.asarray(kept)] if kept else hr[:0]
     params = {
         "log_a": log_a,
-        "beta": numpyro.deterministic("beta", log_scale[:m]),
-        "c0": numpyro.deterministic("c0", c0_z / hr),
-        "c": numpyro.deterministic("c", c_z / hr[:, None]),
-        "delta": numpyro.deterministic("delta", delta_z * hr[:, None]),
-        "f": numpyro.deterministic("f", f_z * hr[:, None]),
+        "beta": numpyro.deterministic("beta", per_input(log_scale[:n_kept], -jnp.inf)),
+        "c0": numpyro.deterministic("c0", per_input(c0_z / hr_kept, 0.0)),
+        "c": numpyro.deterministic("c", per_input(c_z / hr_kept[:, None], 0.0)),
+        "delta": numpyro.deterministic("delta", per_input(delta_z * hr_kept[:, None], 0.0)),
+        "f": numpyro.deterministic("f", per_input(f_z * hr_kept[:, None], 1.0)),
     }
     if joint:
         c0_joint_z = slope_scale * numpyro.sample("c0_joint_y", slope.expand([m]))
-        params["beta_joint"] = numpyro.deterministic("beta_joint", log_scale[m])
+        params["beta_joint"] = numpyro.deterministic("beta_joint", log_scale[n_kept])
         params["c0_joint"] = numpyro.deterministic("c0_joint", c0_joint_z / hr)
+    if n_forces:
+        forces = jnp.asarray(p.opposition)
+        rise_z = numpyro.sample("rise_z", dist.HalfNormal(p.opposition_slope_sd).expand([n_forces]))
+        # One row per force: its rise in log units of its own input, zero elsewhere.
+        rise = jnp.zeros((n_forces, m)).at[jnp.arange(n_forces), forces].set(rise_z / hr[forces])
+        params["gamma"] = numpyro.deterministic("gamma", log_scale[n_kept + joint :])
+        params["rise"] = numpyro.deterministic("rise", rise)
     mu = unsl_curve(params, z * hr)
     observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood)
 
@@ -200,7 +255,8 @@ def unsl_curve(params, u):
 
     Builds the component parameters of :func:`bayes_unsl.forms.unsl` for
     :func:`default_structure` from the flat posterior sites; the non-bottleneck component
-    is there when its sites are.
+    is there when its sites are, and so are the oppositional forces (``gamma``, ``rise``).
+    An input without a bottleneck component has ``beta = -inf``: its term drops out.
     """
     m = u.shape[-1]
     delta = jnp.asarray(params["delta"])
@@ -229,8 +285,32 @@ def unsl_curve(params, u):
                 "c": empty,
             }
         )
+    opposition = []
+    if "gamma" in params:
+        rise = jnp.asarray(params["rise"])
+        empty = jnp.zeros(0, dtype=rise.dtype)
+        opposition = [
+            {
+                "gamma": g,
+                "e": e,
+                "w": jnp.zeros((0, m), dtype=rise.dtype),
+                "delta": empty,
+                "f": empty,
+                "c": empty,
+            }
+            for g, e in zip(jnp.asarray(params["gamma"]), rise, strict=True)
+        ]
     structure = default_structure(m, joint)
-    return unsl({"log_a": params["log_a"], "components": components}, u, structure)
+    structure = UNSLStructure(
+        n_inputs=m,
+        components=structure.components,
+        opposition=(tuple(range(m)),) * len(opposition),
+    )
+    return unsl(
+        {"log_a": params["log_a"], "components": components, "opposition": opposition},
+        u,
+        structure,
+    )
 
 
 _BY_INPUT = ["input"]
@@ -244,7 +324,19 @@ UNSL = register(
         context=unsl_context,
         model=unsl_model,
         curve=unsl_curve,
-        curve_sites=("log_a", "beta", "c0", "c", "delta", "f", "beta_joint", "c0_joint", "sigma"),
+        curve_sites=(
+            "log_a",
+            "beta",
+            "c0",
+            "c",
+            "delta",
+            "f",
+            "beta_joint",
+            "c0_joint",
+            "gamma",
+            "rise",
+            "sigma",
+        ),
         sampled_sites=(
             "limit_fraction",
             "m_centre",
@@ -254,6 +346,7 @@ UNSL = register(
             "break_gaps",
             "c_y",
             "log_f_excess",
+            "rise_z",
             "log_sigma",
         ),
         # The count for one input; unsl_context checks the count for the table's inputs.
@@ -261,16 +354,19 @@ UNSL = register(
         dims={
             "beta": _BY_INPUT,
             "c0": _BY_INPUT,
-            "c0_y": _BY_INPUT,
+            "c0_y": ["bottleneck"],
             "c0_joint": _BY_INPUT,
             "c0_joint_y": _BY_INPUT,
             "c": _BY_BREAK,
             "delta": _BY_BREAK,
             "f": _BY_BREAK,
-            "c_y": _BY_BREAK,
-            "log_f_excess": _BY_BREAK,
-            "break_gaps": ["input", "gap"],
+            "c_y": ["bottleneck", "brk"],
+            "log_f_excess": ["bottleneck", "brk"],
+            "break_gaps": ["bottleneck", "gap"],
             "share": ["component"],
+            "gamma": ["force"],
+            "rise_z": ["force"],
+            "rise": ["force", "input"],
         },
     )
 )

@@ -9,11 +9,13 @@ result.predict([800, 1600])
 __version__ = "0.1.0"
 
 from bayes_unsl import datasets  # noqa: E402
+from bayes_unsl.allocation import allocation_exponents, compute_optimal  # noqa: E402
 from bayes_unsl.batch import FitCollection, fit_many, load_many  # noqa: E402
 from bayes_unsl.fit import Fit, fit, load, prior_predictive  # noqa: E402
+from bayes_unsl.hyperparameters import optimal_input  # noqa: E402
 from bayes_unsl.inference.diagnostics import ConvergenceWarning  # noqa: E402
 from bayes_unsl.models.spec import ModelSpec  # noqa: E402
-from bayes_unsl.priors import BNSLPriors  # noqa: E402
+from bayes_unsl.priors import BNSLPriors, UNSLPriors  # noqa: E402
 from bayes_unsl.report import report  # noqa: E402
 
 __all__ = [
@@ -22,12 +24,16 @@ __all__ = [
     "Fit",
     "FitCollection",
     "ModelSpec",
+    "UNSLPriors",
     "__version__",
+    "allocation_exponents",
+    "compute_optimal",
     "datasets",
     "fit",
     "fit_many",
     "load",
     "load_many",
+    "optimal_input",
     "prior_predictive",
     "report",
 ]

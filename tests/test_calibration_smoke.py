@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bayes_unsl.evaluation import score_names
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "calibration.py"
 CURVES = {("addition", "4_digit_addition"), ("DD", "df4k"), ("DD", "df18k")}
@@ -23,19 +25,7 @@ METHODS = {
     "m4",
     "power_law",
 }
-SCORES = [
-    "rmsle",
-    "lpd",
-    "coverage_50",
-    "coverage_80",
-    "coverage_90",
-    "coverage_95",
-    "msce",
-    "crps",
-    "interval_score_90",
-    "width_90",
-    "seconds",
-]
+SCORES = [*score_names(), "seconds"]
 
 pytestmark = pytest.mark.slow
 

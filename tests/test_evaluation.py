@@ -25,6 +25,7 @@ from bayes_unsl.evaluation import (
     pooled_msce,
     rmsle,
     score_all,
+    score_names,
 )
 
 
@@ -331,6 +332,8 @@ def test_score_all_scale_and_custom_levels():
         assert scaled[k] == pytest.approx(base[k] / s)
     custom = score_all(draws, y, levels=(0.975, 0.5), interval_level=0.8)
     assert {"coverage_97.5", "coverage_50", "interval_score_80", "width_80"} <= set(custom)
+    assert list(custom)[:-1] == score_names(levels=(0.975, 0.5), interval_level=0.8)
+    assert list(base)[:-1] == score_names()
 
 
 # ------------------------------------------------------------------------------ validation

@@ -190,3 +190,12 @@ def test_an_unconverged_fit_is_refitted_then_flagged(addition):
     assert result.settings.target_accept == 0.99 and result.settings.warmup == 200
     assert not result.converged
     assert "NOT CONVERGED" in repr(result)
+
+
+def test_a_failed_map_search_is_a_convergence_problem():
+    from bayes_unsl.inference.diagnostics import convergence_problems
+
+    fine = {"chains": 4, "r_hat_max": 1.001, "ess_bulk_min": 2000.0, "divergences": 0}
+    assert convergence_problems({**fine, "map_starts_finite": 3}) == []
+    (problem,) = convergence_problems({**fine, "map_starts_finite": 0})
+    assert "no MAP start reached a finite log density" in problem

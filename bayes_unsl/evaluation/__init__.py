@@ -29,6 +29,7 @@ from bayes_unsl.evaluation.scores import (
     pooled_msce,
     rmsle,
     score_all,
+    score_names,
 )
 from bayes_unsl.evaluation.splits import (
     addition_cut_split,
@@ -62,6 +63,7 @@ __all__ = [
     "pooled_msce",
     "rmsle",
     "score_all",
+    "score_names",
     "select_by_loo",
     "stacked_samples",
     "stacking_counts",

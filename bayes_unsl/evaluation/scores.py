@@ -51,6 +51,7 @@ __all__ = [
     "pooled_msce",
     "rmsle",
     "score_all",
+    "score_names",
 ]
 
 #: Levels of the coverage table reported beside the published protocol.
@@ -498,6 +499,15 @@ def pit(draws, y_true, rng: np.random.Generator | None = None) -> np.ndarray:
 
 def _level_tag(level: float) -> str:
     return f"{100.0 * level:.10g}"
+
+
+def score_names(
+    levels: Sequence[float] = COVERAGE_LEVELS, interval_level: float = 0.9
+) -> list[str]:
+    """The keys of :func:`score_all` with these levels, in order (``n_points`` apart)."""
+    tag = _level_tag(_check_level(interval_level))
+    coverage_keys = [f"coverage_{_level_tag(lv)}" for lv in _check_levels(levels)]
+    return ["rmsle", "lpd", *coverage_keys, "msce", "crps", f"interval_score_{tag}", f"width_{tag}"]
 
 
 def score_all(

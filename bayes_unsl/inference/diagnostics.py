@@ -75,6 +75,11 @@ def convergence_problems(diag: dict, thresholds: Thresholds = Thresholds()) -> l
         problems.append(f"min bulk ESS {ess:.0f} < {thresholds.ess_bulk_min:.0f}")
     if diag.get("divergences", 0) > thresholds.divergences:
         problems.append(f"{diag['divergences']} divergent transitions")
+    if diag.get("map_starts_finite", 1) == 0:
+        problems.append(
+            "no MAP start reached a finite log density (the chains started from random "
+            "points; try more map_starts or check the priors)"
+        )
     return problems
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 THROUGH_CLI = "CLI `bayes-unsl fit`"
+FAULTS_MARKER = "# Sampling faults"
 
 
 def cell(text: str) -> str:
@@ -96,7 +97,11 @@ def main() -> None:
         "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "reliability.md").write_text("\n".join(lines))
+    # Keep the sampling-fault section that benchmarks/sampling_faults.py writes below.
+    path = RESULTS / "reliability.md"
+    old = path.read_text() if path.exists() else ""
+    faults = old[old.index(FAULTS_MARKER) :] if FAULTS_MARKER in old else ""
+    path.write_text("\n".join(lines) + ("\n" + faults if faults else ""))
     print(f"wrote {RESULTS / 'reliability.md'} ({len(rows)} rows)")
 
 

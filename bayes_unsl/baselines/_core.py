@@ -17,6 +17,7 @@ __all__ = [
     "SCREEN_NFEV",
     "PointFit",
     "as_positive",
+    "as_positive_inputs",
     "best_least_squares",
     "check_xy",
     "frozen_params",
@@ -43,6 +44,8 @@ class PointFit:
     bootstrap uses it to inflate residuals); ``msle`` is the mean squared log error on the
     data it was fitted to. ``params`` is read-only and uses the names of the matching
     :mod:`bayes_unsl.forms` function where there is one, so the two can be cross-checked.
+    ``n_inputs``: how many inputs a point has; with one, x is 1-D, with m > 1 it is an
+    (n, m) array whose rows are points (``columns`` names them in error messages).
     """
 
     name: str
@@ -50,10 +53,12 @@ class PointFit:
     log_predict: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
     n_params: int
     msle: float
+    n_inputs: int = 1
+    columns: tuple[str, ...] | None = None
 
     def predict_log(self, x: Any) -> np.ndarray:
-        """Log of the predicted metric at inputs ``x`` (finite and > 0)."""
-        log_x = np.log(as_positive(x, "x"))
+        """Log of the predicted metric at inputs ``x`` (finite and > 0): one value a point."""
+        log_x = np.log(as_positive_inputs(x, "x", self.n_inputs, self.columns))
         return np.asarray(self.log_predict(log_x), dtype=float)
 
     def predict(self, x: Any) -> np.ndarray:
@@ -76,39 +81,84 @@ def frozen_params(params: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def as_positive(values: Any, name: str) -> np.ndarray:
     """1-D float array of finite, strictly positive values (logs are taken of them)."""
+    return as_positive_inputs(values, name, 1)
+
+
+def _where(bad: np.ndarray, columns: tuple[str, ...] | None) -> str:
+    """`` in column(s) ...`` for a 2-D array's bad entries, so the caller can find them."""
+    if bad.ndim != 2:
+        return ""
+    cols = np.flatnonzero(bad.any(axis=0))
+    names = [columns[j] if columns else str(j) for j in cols]
+    return f" in column(s) {', '.join(names)}"
+
+
+def as_positive_inputs(
+    values: Any, name: str, n_inputs: int | None, columns: tuple[str, ...] | None = None
+) -> np.ndarray:
+    """Float array of finite, strictly positive inputs (logs are taken of them).
+
+    ``n_inputs`` = 1: a 1-D array (a scalar becomes one point); m > 1: an (n, m) array,
+    one row a point; None: either, for callers that leave the check to the fitter.
+    ``columns`` names the inputs in error messages.
+    """
     arr = np.asarray(values, dtype=float)
     if arr.ndim == 0:
         arr = arr[None]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
-    n_bad = int(np.sum(~np.isfinite(arr)))
-    if n_bad:
-        raise ValueError(f"{name} must be finite; found {n_bad} nan/inf value(s)")
-    n_bad = int(np.sum(arr <= 0))
-    if n_bad:
+    if n_inputs is None:
+        if arr.ndim not in (1, 2):
+            raise ValueError(f"{name} must be 1-D or 2-D; got shape {arr.shape}")
+    elif n_inputs == 1:
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
+    elif arr.ndim != 2 or arr.shape[1] != n_inputs:
+        named = f" ({', '.join(columns)})" if columns else ""
         raise ValueError(
-            f"{name} must be strictly positive (its log is taken); found {n_bad} value(s) <= 0"
+            f"{name} must be 2-D with {n_inputs} columns{named}, one row a point; "
+            f"got shape {arr.shape}"
+        )
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(
+            f"{name} must be finite; found {int(bad.sum())} nan/inf value(s){_where(bad, columns)}"
+        )
+    bad = arr <= 0
+    if bad.any():
+        raise ValueError(
+            f"{name} must be strictly positive (its log is taken); found {int(bad.sum())} "
+            f"value(s) <= 0{_where(bad, columns)}"
         )
     return arr
 
 
-def check_xy(x: Any, y: Any, n_params: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+def check_xy(
+    x: Any,
+    y: Any,
+    n_params: int,
+    what: str,
+    n_inputs: int | None = 1,
+    columns: tuple[str, ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Validated copies of ``x`` and ``y`` for a fit of ``n_params`` parameters.
 
     Nothing is dropped: any bad value is an error naming the problem, since a silently
-    shortened curve would change the fit without the caller knowing.
+    shortened curve would change the fit without the caller knowing. ``n_inputs`` and
+    ``columns`` are as in :func:`as_positive_inputs`; with 2-D x, points are its rows.
     """
-    x = as_positive(x, "x")
+    x = as_positive_inputs(x, "x", n_inputs, columns)
     y = as_positive(y, "y")
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same length; got {x.size} and {y.size}")
-    n_distinct = np.unique(x).size
+    if x.shape[0] != y.size:
+        raise ValueError(f"x and y must have the same length; got {x.shape[0]} and {y.size}")
+    if x.ndim == 1:
+        n_distinct, unit = np.unique(x).size, "distinct x values"
+    else:
+        n_distinct, unit = np.unique(x, axis=0).shape[0], "distinct points (rows of x)"
     if n_distinct < n_params:
         raise ValueError(
-            f"{what} has {n_params} parameters and needs at least {n_params} distinct x "
-            f"values; got {n_distinct}"
+            f"{what} has {n_params} parameters and needs at least {n_params} {unit}; "
+            f"got {n_distinct}"
         )
     if np.ptp(y) == 0:
         raise ValueError("y is constant; there is no trend to fit")

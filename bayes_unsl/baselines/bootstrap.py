@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_unsl.baselines._core import PointFit, as_positive, check_xy
+from bayes_unsl.baselines._core import PointFit, as_positive_inputs, check_xy
 
 __all__ = ["bootstrap_draws"]
 
@@ -40,12 +40,14 @@ def bootstrap_draws(
     ``warm_start``: refit with ``fitter(x, y_b, start=first_fit)``, skipping each refit's
     grid search (the fitters here accept ``start``); pass False for a fitter that does not,
     or to search afresh every time. ``seed``: an int or a ``numpy.random.Generator``.
-    Returns an array of shape ``(n_boot, len(new_x))``, every value finite and > 0.
+    x is 1-D for a law of one input, or (n, m) with one row a point for a law of m inputs
+    (e.g. ``fit_chinchilla_point``); ``new_x`` is then (k, m) too. Returns an array of shape
+    ``(n_boot, len(new_x))``, every value finite and > 0.
     """
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
         raise ValueError(f"n_boot must be an integer >= 2; got {n_boot!r}")
-    x, y = check_xy(x, y, 1, "the bootstrap")
-    new_x = as_positive(new_x, "new_x")
+    x, y = check_xy(x, y, 1, "the bootstrap", n_inputs=None)
+    new_x = as_positive_inputs(new_x, "new_x", 1 if x.ndim == 1 else x.shape[1])
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     first = fitter(x, y)
@@ -56,11 +58,11 @@ def bootstrap_draws(
     if n > first.n_params:
         resid = resid * np.sqrt(n / (n - first.n_params))
 
-    draws = np.empty((int(n_boot), new_x.size))
+    draws = np.empty((int(n_boot), new_x.shape[0]))
     for b in range(int(n_boot)):
         y_b = np.exp(fitted + rng.choice(resid, size=n, replace=True))
         refit = fitter(x, y_b, start=first) if warm_start else fitter(x, y_b)
-        noise = rng.choice(resid, size=new_x.size, replace=True)
+        noise = rng.choice(resid, size=new_x.shape[0], replace=True)
         draws[b] = np.exp(refit.predict_log(new_x) + noise)
     bad = ~np.all(np.isfinite(draws) & (draws > 0), axis=1)
     if bad.any():

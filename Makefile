@@ -21,8 +21,9 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bayes_unsl tests benchmarks
 
+# One BLAS thread: the fits in the tests are small, and threads only contend on 2 cores.
 test: $(STAMP) lint
-	$(PY) -m pytest -q -ra
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -ra
 
 DATA ?= ../shared/data
 

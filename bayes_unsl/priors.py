@@ -62,11 +62,28 @@ def _check_settings(priors: Any, may_be_zero: tuple[str, ...] = ()) -> None:
             )
 
 
+def _is_index(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def _check_input_list(name: str, value: Any) -> None:
-    """A structural setting: distinct input column indices (0-based)."""
-    if not isinstance(value, tuple) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
-    ):
+    """A structural setting: distinct input column indices (0-based), or for
+    ``opposition``, distinct subsets of them (one per force)."""
+    if name == "opposition":
+        if not isinstance(value, tuple) or not all(
+            isinstance(s, tuple) and s and all(_is_index(v) for v in s) for s in value
+        ):
+            raise ValueError(
+                f"prior setting {name!r} must be a list of input column indices (0, 1, ...) "
+                f"or of lists of them (one force over several inputs), got {value!r}"
+            )
+        for subset in value:
+            if len(set(subset)) != len(subset):
+                raise ValueError(f"prior setting {name!r} repeats an input in {subset!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"prior setting {name!r} repeats a force: {value!r}")
+        return
+    if not isinstance(value, tuple) or not all(_is_index(v) for v in value):
         raise ValueError(
             f"prior setting {name!r} must be a list of input column indices (0, 1, ...), "
             f"got {value!r}"
@@ -296,11 +313,13 @@ class UNSLPriors(BNSLPriors):
     - ``no_bottleneck``: input columns (0-based) that get no bottleneck component, such as
       an input that only hurts (epochs of repeated data) or one already counted by the
       others. With every input listed, ``joint_component`` must be on.
-    - ``opposition``: input columns that each drive one oppositional force, a power law
-      rising with that input, ``O = exp(gamma) x_j^e`` with ``e > 0``, added to the falling
-      components: a learning rate past its optimum, epochs of repetition. With a bottleneck
-      component on the same input, the two make a U-shaped curve in that input. The force
-      takes its share of the reducible part at the centre of the data with the components.
+    - ``opposition``: one entry per oppositional force: an input column, or a list of
+      them. A force is a power law rising with its inputs, ``O = exp(gamma) prod x_j^e_j``
+      with every ``e_j > 0``, added to the falling components: a learning rate past its
+      optimum, epochs of repetition (a force over epochs and parameters: large models
+      overfit repeated data sooner). With a bottleneck component on the same input, the
+      two make a U-shaped curve in that input. The force takes its share of the reducible
+      part at the centre of the data with the components.
     - ``opposition_slope_sd``: sd of the HalfNormal prior on the rise ``e`` of log O per
       unit of z. z spans [-1, 1] over the observed inputs, so the default 4 puts the
       prior's median rise (2.7) at a force growing about 200-fold across the data: from
@@ -314,3 +333,19 @@ class UNSLPriors(BNSLPriors):
     opposition_slope_sd: float = 4.0
 
     _input_lists: ClassVar[tuple[str, ...]] = ("no_bottleneck", "opposition")
+
+    def __post_init__(self) -> None:
+        # One canonical form, so that a spec read back from JSON equals the original:
+        # each force is a tuple of input indices (a bare index is a force over one input).
+        forces = self.opposition
+        if isinstance(forces, tuple | list):
+            forces = tuple(tuple(f) if isinstance(f, tuple | list) else (f,) for f in forces)
+        object.__setattr__(self, "opposition", forces)
+        object.__setattr__(
+            self,
+            "no_bottleneck",
+            tuple(self.no_bottleneck)
+            if isinstance(self.no_bottleneck, list)
+            else self.no_bottleneck,
+        )
+        super().__post_init__()

@@ -62,6 +62,7 @@ def test_parameter_count_with_forces_and_inputs_left_out():
         ({"opposition": [0, 1]}, 1),
         ({"opposition": [1], "no_bottleneck": [1]}, 1),
         ({"no_bottleneck": [0], "joint_component": True}, 0),
+        ({"opposition": [[0, 1], 1]}, 0),
     ]:
         spec = ModelSpec.build("unsl", breaks, priors=priors)
         p = spec.priors
@@ -94,6 +95,16 @@ def test_prior_of_a_force_rises_and_a_left_out_input_has_no_component():
     assert sites["share"].shape == (50, 4)
 
 
+def test_a_force_over_several_inputs_rises_with_each():
+    data = validate(lr_table(), ["N", "lr"], "loss")
+    spec = ModelSpec.build("unsl", 0, priors={"opposition": [[0, 1]]})
+    assert spec.priors.opposition == ((0, 1),)
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    sites, _ = prior_sites(spec, data)
+    assert sites["rise"].shape == (50, 1, 2) and np.all(sites["rise"] > 0)
+    assert sites["rise_z"].shape == (50, 2)
+
+
 def test_structure_errors_name_the_problem():
     data = validate(lr_table(), ["N", "lr"], "loss")
     with pytest.raises(ValueError, match="'opposition' names input column"):
@@ -106,6 +117,12 @@ def test_structure_errors_name_the_problem():
         UNSLPriors(opposition=(1.5,))
     with pytest.raises(ValueError, match="repeats an input"):
         UNSLPriors(no_bottleneck=(0, 0))
+    with pytest.raises(ValueError, match="repeats an input"):
+        UNSLPriors(opposition=((0, 0),))
+    with pytest.raises(ValueError, match="'opposition' names input column"):
+        form_model("unsl").context(
+            data, ModelSpec.build("unsl", 0, priors={"opposition": [[0, 3]]})
+        )
 
 
 def test_parabola_refinement_finds_the_vertex_between_grid_points():

@@ -30,9 +30,10 @@ BNSL, the sampler works in standardised coordinates and the natural-unit paramet
   unit of each oppositional force, with ``UNSLPriors(opposition=[...])``.
 
 ``UNSLPriors(no_bottleneck=[...])`` leaves inputs without a bottleneck component (their
-``beta`` is ``-inf``); ``opposition=[...]`` adds one rising force per listed input, so an
-input with both falls and then rises (a learning rate) and an input with only a force
-just hurts (epochs of repeated data).
+``beta`` is ``-inf``); ``opposition=[...]`` adds one rising force per entry (an input, or a
+list of inputs the force rises with together), so that an input with both falls and then
+rises (a learning rate) and an input with only a force just hurts (epochs of repeated
+data).
 """
 
 from __future__ import annotations
@@ -85,30 +86,29 @@ def unsl_param_count(
     breaks: int,
     joint_component: bool = True,
     no_bottleneck: tuple[int, ...] = (),
-    opposition: tuple[int, ...] = (),
+    opposition: tuple[tuple[int, ...], ...] = (),
 ) -> int:
     """Free parameters of the default UNSL over ``n_inputs`` inputs with ``breaks`` breaks.
 
     Limit, centre scale and noise; the shares of the components and forces but one; one
     slope per bottleneck component and one per input for the non-bottleneck component (if
-    any); three per break of each bottleneck component; one rise per oppositional force.
+    any); three per break of each bottleneck component; one rise per input of each
+    oppositional force.
     """
     joint = has_joint(n_inputs, joint_component)
     n_bottleneck = n_inputs - len(no_bottleneck)
     n_terms = n_bottleneck + joint + len(opposition)
-    return (
-        3
-        + (n_terms - 1)
-        + n_bottleneck
-        + n_inputs * joint
-        + 3 * breaks * n_bottleneck
-        + len(opposition)
-    )
+    n_rises = sum(len(force) for force in opposition)
+    return 3 + (n_terms - 1) + n_bottleneck + n_inputs * joint + 3 * breaks * n_bottleneck + n_rises
 
 
 def _check_structure(m: int, priors: UNSLPriors) -> None:
-    for name in ("no_bottleneck", "opposition"):
-        bad = [j for j in getattr(priors, name) if j >= m]
+    named = {
+        "no_bottleneck": priors.no_bottleneck,
+        "opposition": [j for force in priors.opposition for j in force],
+    }
+    for name, indices in named.items():
+        bad = sorted({j for j in indices if j >= m})
         if bad:
             raise ValueError(
                 f"prior setting {name!r} names input column(s) {bad}, but the data have "
@@ -240,10 +240,13 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         params["beta_joint"] = numpyro.deterministic("beta_joint", log_scale[n_kept])
         params["c0_joint"] = numpyro.deterministic("c0_joint", c0_joint_z / hr)
     if n_forces:
-        forces = jnp.asarray(p.opposition)
-        rise_z = numpyro.sample("rise_z", dist.HalfNormal(p.opposition_slope_sd).expand([n_forces]))
-        # One row per force: its rise in log units of its own input, zero elsewhere.
-        rise = jnp.zeros((n_forces, m)).at[jnp.arange(n_forces), forces].set(rise_z / hr[forces])
+        # One rise per input of each force, placed in a (force, input) matrix.
+        rows = jnp.asarray([k for k, force in enumerate(p.opposition) for _ in force])
+        cols = jnp.asarray([j for force in p.opposition for j in force])
+        rise_z = numpyro.sample(
+            "rise_z", dist.HalfNormal(p.opposition_slope_sd).expand([len(cols)])
+        )
+        rise = jnp.zeros((n_forces, m)).at[rows, cols].set(rise_z / hr[cols])
         params["gamma"] = numpyro.deterministic("gamma", log_scale[n_kept + joint :])
         params["rise"] = numpyro.deterministic("rise", rise)
     mu = unsl_curve(params, z * hr)
@@ -365,7 +368,7 @@ UNSL = register(
             "break_gaps": ["bottleneck", "gap"],
             "share": ["component"],
             "gamma": ["force"],
-            "rise_z": ["force"],
+            "rise_z": ["rise"],
             "rise": ["force", "input"],
         },
     )

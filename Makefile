@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-demo bench-convergence bench-throughput bench-calibration clean
+.PHONY: install demo test lint bench-demo bench-convergence bench-throughput bench-calibration bench-multivariate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-throughput: $(STAMP)
 
 bench-calibration: $(STAMP)
 	$(PY) benchmarks/calibration.py --data-root $(DATA)
+
+bench-multivariate: $(STAMP)
+	$(PY) benchmarks/multivariate.py --data-root $(DATA)
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

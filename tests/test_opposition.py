@@ -63,6 +63,7 @@ def test_parameter_count_with_forces_and_inputs_left_out():
         ({"opposition": [1], "no_bottleneck": [1]}, 1),
         ({"no_bottleneck": [0], "joint_component": True}, 0),
         ({"opposition": [[0, 1], 1]}, 0),
+        ({"opposition": [1], "no_bottleneck": [0, 1], "joint_component": True}, 1),
     ]:
         spec = ModelSpec.build("unsl", breaks, priors=priors)
         p = spec.priors
@@ -103,6 +104,12 @@ def test_a_force_over_several_inputs_rises_with_each():
     sites, _ = prior_sites(spec, data)
     assert sites["rise"].shape == (50, 1, 2) and np.all(sites["rise"] > 0)
     assert sites["rise_z"].shape == (50, 2)
+    # No bottleneck component at all: the joint component and the force carry the curve.
+    spec = ModelSpec.build(
+        "unsl", 1, priors={"opposition": [1], "no_bottleneck": [0, 1], "joint_component": True}
+    )
+    sites, _ = prior_sites(spec, data)
+    assert np.all(np.isneginf(sites["beta"])) and sites["share"].shape == (50, 2)
 
 
 def test_structure_errors_name_the_problem():

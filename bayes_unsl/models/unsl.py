@@ -182,6 +182,7 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     spread = context.y_spread
     joint = has_joint(m, p.joint_component)
     kept = [j for j in range(m) if j not in p.no_bottleneck]
+    kept_idx = jnp.asarray(kept, dtype=jnp.int32)
     n_kept, n_forces = len(kept), len(p.opposition)
     n_terms = n_kept + joint + n_forces
 
@@ -205,7 +206,7 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     if n > 0:
         # Ordered breaks per input: Dirichlet spacings over [-1, break_upper_z_j].
         gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)).expand([n_kept]))
-        upper = jnp.asarray(context.break_upper_z)[kept, None]
+        upper = jnp.asarray(context.break_upper_z)[kept_idx, None]
         delta_z = -1.0 + (upper + 1.0) * jnp.cumsum(gaps, axis=-1)[:, :n]
         c_z = slope_scale * numpyro.sample(
             "c_y", dist.Normal(0.0, p.break_slope_sd * spread).expand([n_kept, n])
@@ -224,9 +225,9 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         if n_kept == m:
             return values
         full = jnp.full((m, *values.shape[1:]), fill, dtype=values.dtype)
-        return full.at[jnp.asarray(kept)].set(values)
+        return full.at[kept_idx].set(values)
 
-    hr_kept = hr[jnp.asarray(kept)] if kept else hr[:0]
+    hr_kept = hr[kept_idx]
     params = {
         "log_a": log_a,
         "beta": numpyro.deterministic("beta", per_input(log_scale[:n_kept], -jnp.inf)),

@@ -272,6 +272,7 @@ def bayes_row(task, method, p: Plan, train, test, sampler, seed) -> tuple[dict, 
         "r_hat_max": float(diag["r_hat_max"]),
         "divergences": int(diag["divergences"]),
         "ess_bulk_min": float(diag["ess_bulk_min"]),
+        "tree_depth_mean": float(diag.get("tree_depth_mean", np.nan)),
         "seconds": time.perf_counter() - started,
     }
     return row, fit
@@ -450,6 +451,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         "width_90",
         "r_hat_max",
         "divergences",
+        "tree_depth_mean",
         "seconds",
     ]
     present = [c for c in cols if c in table.columns]

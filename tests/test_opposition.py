@@ -177,3 +177,19 @@ def test_an_optimum_outside_the_range_searched_warns(lr_fit):
         optimal_input(lr_fit, "lr", {}, bounds=(1e-4, 1.0))
     with pytest.raises(ValueError, match="bounds"):
         optimal_input(lr_fit, "lr", {"N": 1e9}, bounds=(1.0, 1e-4))
+
+
+@pytest.mark.slow
+def test_a_fit_with_a_force_over_two_inputs_predicts_and_saves(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)
+        fit = bu.fit(
+            lr_table(), x=["N", "lr"], y="loss", form="unsl", breaks=0,
+            priors={"opposition": [[0, 1]]}, chains=1, warmup=20, draws=20, map_starts=2,
+            retries=0,
+        )
+    assert fit.idata.posterior["rise"].shape == (1, 20, 1, 2)
+    assert fit.samples(lr_table().iloc[:3]).shape == (20, 3)
+    again = bu.load(fit.save(tmp_path / "fit.nc"))
+    assert again.spec == fit.spec and again.spec.priors.opposition == ((0, 1),)
+    assert np.array_equal(again.samples([[1e8, 1e-2]]), fit.samples([[1e8, 1e-2]]))

@@ -369,7 +369,7 @@ UNSL = register(
             "break_gaps": ["bottleneck", "gap"],
             "share": ["component"],
             "gamma": ["force"],
-            "rise_z": ["rise"],
+            "rise_z": ["force_input"],
             "rise": ["force", "input"],
         },
     )

@@ -225,8 +225,10 @@ def plan(task: Task, method: str, breaks: int) -> Plan | None:
         ],
         "no_bottleneck": idx(task.force_only, task.x),
     }
-    if method in ("unsl", "unsl-no-breaks"):
-        return Plan("unsl", task.x, breaks if method == "unsl" else 0, forces)
+    if method == "unsl":
+        return Plan("unsl", task.x, breaks, forces)
+    if method == "unsl-no-breaks":
+        return Plan("unsl", task.x, 0, forces) if breaks > 0 else None
     if method == "unsl-no-opposition":
         if not task.opposition:
             return None
@@ -347,6 +349,7 @@ def run_task(task: Task, root: Path, args, csv: Path, extras: dict) -> None:
         row = {
             "task": task.name,
             "method": method,
+            "breaks": p.breaks,
             "n_train": len(train),
             "n_test": len(test),
             **row,
@@ -439,6 +442,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     cols = [
         "task",
         "method",
+        "breaks",
         "n_train",
         "n_test",
         "rmsle",
@@ -500,8 +504,10 @@ def report(table, alloc, lr, args, seconds, command) -> str:
         f"Machine: {machine()}  ",
         f"Commit: {git_commit()}  ",
         f"Sampler: {args.chains} chains, {args.warmup} warm-up, {args.draws} draws; "
-        f"UNSL breaks per bottleneck component: {args.breaks}; bootstrap {args.n_boot}  ",
-        f"Wall time of this invocation: {seconds / 60:.1f} min",
+        f"bootstrap {args.n_boot}; UNSL breaks per bottleneck component in column `breaks` "
+        f"(this invocation: --breaks {args.breaks})  ",
+        f"Wall time of this invocation: {seconds / 60:.1f} min (rows already in the CSV are "
+        "kept from earlier invocations of the same script at their own commits)",
         "",
         "## Held-out rules",
         "",

@@ -50,7 +50,7 @@ import bayes_unsl as bu
 from bayes_unsl.allocation import allocation_exponents, compute_optimal
 from bayes_unsl.baselines import bootstrap_draws, fit_chinchilla_point, fit_data_constrained_point
 from bayes_unsl.datasets import read_folder
-from bayes_unsl.evaluation import score_all, select_by_loo
+from bayes_unsl.evaluation import score_all, score_names, select_by_loo
 from bayes_unsl.hyperparameters import optimal_input
 from bayes_unsl.tables import markdown_table
 
@@ -91,17 +91,17 @@ def _chinchilla(root: Path) -> pd.DataFrame:
     return frame
 
 
+def _largest_model_out(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(held_out=frame["n_params"] == frame["n_params"].max())
+
+
 def _datablations(root: Path) -> pd.DataFrame:
     frame = read_folder("datablations_repetition", root)
-    frame = frame[frame["finished"] == 1].copy()
-    frame["held_out"] = frame["n_params"] == frame["n_params"].max()
-    return frame
+    return _largest_model_out(frame[frame["finished"] == 1])
 
 
 def _steplaw(root: Path) -> pd.DataFrame:
-    frame = read_folder("steplaw_dense_lr_bs", root).copy()
-    frame["held_out"] = frame["n_params"] == frame["n_params"].max()
-    return frame
+    return _largest_model_out(read_folder("steplaw_dense_lr_bs", root))
 
 
 def _gadre(root: Path) -> pd.DataFrame:
@@ -114,9 +114,7 @@ def _gadre(root: Path) -> pd.DataFrame:
 
 
 def _misfitting(root: Path) -> pd.DataFrame:
-    frame = read_folder("misfitting_li2025_openlm", root).copy()
-    frame["held_out"] = frame["n_params"] == frame["n_params"].max()
-    return frame
+    return _largest_model_out(read_folder("misfitting_li2025_openlm", root))
 
 
 def _pythia(root: Path) -> pd.DataFrame:
@@ -440,23 +438,9 @@ def lr_forecast(task: Task, root: Path, fit: bu.Fit) -> pd.DataFrame:
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     cols = [
-        "task",
-        "method",
-        "breaks",
-        "n_train",
-        "n_test",
-        "rmsle",
-        "lpd",
-        "coverage_50",
-        "coverage_80",
-        "coverage_90",
-        "coverage_95",
-        "crps",
-        "width_90",
-        "r_hat_max",
-        "divergences",
-        "tree_depth_mean",
-        "seconds",
+        *("task", "method", "breaks", "n_train", "n_test"),
+        *score_names(LEVELS),
+        *("r_hat_max", "divergences", "tree_depth_mean", "seconds"),
     ]
     present = [c for c in cols if c in table.columns]
     methods = [*BAYES_METHODS[:4], "unsl-loo", *BAYES_METHODS[4:], *POINT_METHODS]

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-demo bench-convergence bench-throughput bench-calibration bench-multivariate clean
+.PHONY: install demo test lint bench-demo bench-convergence bench-throughput bench-calibration bench-multivariate notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-calibration: $(STAMP)
 
 bench-multivariate: $(STAMP)
 	$(PY) benchmarks/multivariate.py --data-root $(DATA)
+
+# Execute the worked notebooks in place at full sampler settings (tens of minutes on 2 cores).
+notebooks: $(STAMP)
+	BAYES_UNSL_DATA=$(abspath $(DATA)) $(PY) notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -15,8 +15,6 @@ Import this module to register the form; nothing in the package uses it.
 
 from __future__ import annotations
 
-import math
-
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
@@ -48,7 +46,7 @@ def direct_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> Non
         )
         f = numpyro.sample(
             "f_direct",
-            dist.LogNormal(math.log(p.sharpness_median * hr), p.sharpness_sd).expand([n]),
+            dist.LogNormal(jnp.log(p.sharpness_median * hr), p.sharpness_sd).expand([n]),
         )
     else:
         delta = c = f = jnp.zeros(0)

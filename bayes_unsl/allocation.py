@@ -329,7 +329,7 @@ def _fit_log_loss(fit: Fit, i_n: int, i_d: int, fixed: dict[int, float]) -> LogL
     """The fit's noise-free log curve per draw as a function of log N and log D."""
     center = np.asarray(fit.scaling.center, dtype=float)
     m = len(fit.x_names)
-    posterior = {k: jnp.asarray(v) for k, v in fit._posterior.items()}
+    posterior = {k: jnp.asarray(v) for k, v in fit.parameter_draws().items()}
 
     def log_loss(log_n: np.ndarray, log_d: np.ndarray) -> np.ndarray:
         log_n, log_d = np.broadcast_arrays(np.asarray(log_n), np.asarray(log_d))
@@ -434,8 +434,9 @@ def allocation_exponents(fit: Fit) -> pd.DataFrame:
             f"allocation exponents are defined for the 'chinchilla' form, not {fit.spec.form!r};"
             " use compute_optimal at several budgets instead"
         )
-    alpha = np.asarray(fit._posterior["alpha"], dtype=float)
-    beta = np.asarray(fit._posterior["beta"], dtype=float)
+    draws = fit.parameter_draws()
+    alpha = np.asarray(draws["alpha"], dtype=float)
+    beta = np.asarray(draws["beta"], dtype=float)
     frame = pd.DataFrame(
         {"alpha": alpha, "beta": beta, "a": beta / (alpha + beta), "b": alpha / (alpha + beta)}
     )

@@ -232,6 +232,7 @@ def fit_many(
     for index, (key, rows) in enumerate(frame.groupby(group, sort=False)):
         try:
             dataset = validate(rows, x, y, min_points=spec.n_params)
+            spec.check_bound(dataset.y)
             curves[key] = (index, dataset, form_.context(dataset, spec))
         except ValueError as err:
             errors[key] = f"invalid data: {err}"

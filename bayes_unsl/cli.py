@@ -36,6 +36,12 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--likelihood", choices=("normal", "student_t"), default="normal")
     p.add_argument("--target-accept", type=float, default=None)
     p.add_argument(
+        "--upper-bound",
+        type=float,
+        default=None,
+        help="a value the metric cannot exceed (1 for error rates): forecasts are capped at it",
+    )
+    p.add_argument(
         "--retries",
         type=int,
         default=1,
@@ -122,6 +128,8 @@ def _options(args: argparse.Namespace) -> dict:
     )
     if args.target_accept is not None:
         opts["target_accept"] = args.target_accept
+    if args.upper_bound is not None:
+        opts["upper_bound"] = args.upper_bound
     return opts
 
 

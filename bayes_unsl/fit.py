@@ -59,7 +59,11 @@ def _spec_from_options(form: str, breaks: int | None, options: dict[str, Any]) -
     if breaks is None:
         breaks = 1 if form in _FORMS_WITH_BREAKS else 0
     return ModelSpec.build(
-        form, breaks, options.pop("likelihood", "normal"), options.pop("priors", None)
+        form,
+        breaks,
+        options.pop("likelihood", "normal"),
+        options.pop("priors", None),
+        options.pop("upper_bound", None),
     )
 
 
@@ -99,7 +103,9 @@ def fit(
     component (default 1 for the forms that have breaks, bnsl and unsl; 0 otherwise).
 
     ``options``: ``likelihood`` ("normal" or "student_t"); ``priors`` (a dict of the form's
-    prior fields, e.g. :class:`bayes_unsl.priors.BNSLPriors`); sampler settings
+    prior fields, e.g. :class:`bayes_unsl.priors.BNSLPriors`); ``upper_bound`` (a value the
+    metric cannot exceed, e.g. 1 for an error rate: observations above it are refused and
+    predictive draws are capped at it); sampler settings
     (``target_accept``, ``max_tree_depth``, ``dense_mass``, ``map_starts``, ``init_jitter``,
     ``prior_draws``: > 0 adds prior and prior predictive groups); ``precision`` ("float64"
     or "float32"); ``progress_bar`` (default: shown when stderr is a terminal); ``retries``
@@ -112,6 +118,7 @@ def fit(
     warn, progress = run.warn, run.progress
     form_ = form_model(spec.form)
     dataset = validate(data, x, y, min_points=spec.n_params)
+    spec.check_bound(dataset.y)
     context = form_.context(dataset, spec)
     enable_compilation_cache()
     remedies = []
@@ -278,6 +285,16 @@ class Fit:
         return np.log(x) - np.asarray(self.scaling.center)
 
     # -- predictions --------------------------------------------------------------------
+    def parameter_draws(self) -> dict[str, np.ndarray]:
+        """Posterior draws of the curve parameters, chains stacked: {name: (draws, ...)}.
+
+        The natural-unit parameters that the form's curve function takes, so that
+        ``jax.vmap(fit.form.curve, (0, None))(fit.parameter_draws(), u)`` evaluates every
+        draw's log curve at ``u = log x - fit.scaling.center``. Copies: changing them does
+        not change the fit.
+        """
+        return {k: v.copy() for k, v in self._posterior.items()}
+
     def samples(self, new_x: Any) -> np.ndarray:
         """Posterior predictive draws of the metric (noise included): (draws, points).
 
@@ -286,7 +303,7 @@ class Fit:
         x = self._x_matrix(new_x)
         rng = np.random.default_rng([self.seed, 20221027])
         with precision_scope("float64"):
-            return predictive_draws(
+            draws = predictive_draws(
                 self.form.curve,
                 self._posterior,
                 self._u(x),
@@ -295,6 +312,7 @@ class Fit:
                 rng=rng,
                 future=self._future_break(),
             )
+        return self.spec.cap(draws)
 
     def curve_samples(self, new_x: Any) -> np.ndarray:
         """Posterior draws of the mean curve (no observation noise): (draws, points).
@@ -307,7 +325,7 @@ class Fit:
             log_y = log_curve_draws(
                 self.form.curve, self._posterior, self._u(x), future=self._future_break()
             )
-        return np.exp(log_y)
+        return self.spec.cap(np.exp(log_y))
 
     def _future_break(self) -> FutureBreak | None:
         """The break past the data, drawn from its prior (the same draws on every call)."""
@@ -454,6 +472,7 @@ def prior_predictive(
     if options:
         raise TypeError(f"unknown option(s) {sorted(options)}")
     dataset = validate(data, x, y, min_points=spec.n_params)
+    spec.check_bound(dataset.y)
     context = form_model(spec.form).context(dataset, spec)
     if new_x is None:
         z = dataset.z
@@ -469,4 +488,4 @@ def prior_predictive(
         out = Predictive(_model_for(spec), num_samples=draws)(
             jax.random.PRNGKey(seed), jnp.asarray(z), context
         )
-    return np.exp(np.asarray(out["log_y"]))
+    return spec.cap(np.exp(np.asarray(out["log_y"])))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_unsl import __version__
-from bayes_unsl.evaluation.model_choice import _check_same_data, _loo, loo_compare
+from bayes_unsl.evaluation.model_choice import check_same_data, loo_compare, pointwise_loo
 from bayes_unsl.fit import DEFAULT_LEVELS, Fit
 from bayes_unsl.inference.diagnostics import convergence_problems
 from bayes_unsl.io import write_atomic
@@ -107,7 +107,7 @@ def _named_fits(fits: Fit | Mapping[Any, Fit]) -> dict[str, Fit]:
                     "they cannot be compared in one report"
                 )
         try:
-            _check_same_data(named)
+            check_same_data(named)
         except ValueError as err:
             raise ValueError(f"{err}; a report compares fits of the same data only") from None
     return named
@@ -287,6 +287,9 @@ def _model_rows(fit: Fit) -> dict[str, Any]:
         "form": fit.spec.form,
         "breaks": fit.spec.breaks,
         "likelihood": fit.spec.likelihood,
+        "upper bound of the metric": "none"
+        if fit.spec.upper_bound is None
+        else fit.spec.upper_bound,
         "seed": fit.seed,
         "precision": attrs.get("precision", ""),
         "backend": attrs.get("backend", ""),
@@ -440,7 +443,7 @@ def _thresholds_section(
 
 def _pareto_k_high(fit: Fit) -> int:
     """Points whose PSIS-LOO estimate is unreliable (Pareto k above 0.7)."""
-    return int(np.sum(np.asarray(_loo(fit).pareto_k) > PARETO_K_LIMIT))
+    return int(np.sum(np.asarray(pointwise_loo(fit).pareto_k) > PARETO_K_LIMIT))
 
 
 def _comparison_section(fits: dict[str, Fit]) -> str:
@@ -512,6 +515,7 @@ def _python_call(fit: Fit) -> str:
         "form": fit.spec.form,
         "breaks": fit.spec.breaks,
         "likelihood": fit.spec.likelihood,
+        **({} if fit.spec.upper_bound is None else {"upper_bound": fit.spec.upper_bound}),
         "seed": fit.seed,
         **asdict(fit.settings),
         "priors": fit.spec.priors.to_dict(),

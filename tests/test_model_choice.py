@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -40,10 +41,24 @@ def test_compare_ranks_fits_and_gives_stacking_weights(fits, table):
 def test_compare_refuses_fits_of_different_data(quick_fit):
     idata = copy.deepcopy(quick_fit.idata)
     idata.observed_data["log_y"] = idata.observed_data["log_y"] + 0.1
-    with pytest.raises(ValueError, match="different data"):
+    with pytest.raises(ValueError, match="different observations"):
         loo_compare({"a": quick_fit, "b": bu.Fit(idata)})
     with pytest.raises(ValueError, match="no fits"):
         loo_compare({})
+
+
+def test_compare_takes_other_inputs_of_the_same_observations(quick_fit):
+    """Models of the same measurements through other inputs (CF against DC) are compared;
+    a shared input column must hold the same values."""
+    renamed = copy.deepcopy(quick_fit.idata)
+    renamed.attrs["x_names"] = json.dumps(["another_input"])
+    renamed.constant_data["x"] = renamed.constant_data["x"] * 3.0
+    table = loo_compare({"a": quick_fit, "b": bu.Fit(renamed)})
+    assert set(table.index) == {"a", "b"}
+    shifted = copy.deepcopy(quick_fit.idata)
+    shifted.constant_data["x"] = shifted.constant_data["x"] * 3.0
+    with pytest.raises(ValueError, match=rf"share input column\(s\) \['{X}'\]"):
+        loo_compare({"a": quick_fit, "b": bu.Fit(shifted)})
 
 
 def test_a_single_fit_gets_all_the_weight(quick_fit):

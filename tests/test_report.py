@@ -161,7 +161,7 @@ def test_fits_of_different_data_are_not_compared(quick_fit, tmp_path):
     idata.observed_data["log_y"] = idata.observed_data["log_y"] + 0.1
     idata.constant_data["y"] = idata.constant_data["y"] * np.exp(0.1)
     path = tmp_path / "r.html"
-    with pytest.raises(ValueError, match="different data"):
+    with pytest.raises(ValueError, match="different observations"):
         bu.report({"a": quick_fit, "b": bu.Fit(idata)}, path)
     assert list(tmp_path.iterdir()) == []
 

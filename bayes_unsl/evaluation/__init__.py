@@ -6,7 +6,9 @@ PSIS-LOO selection and stacking over fits of one curve.
 """
 
 from bayes_unsl.evaluation.model_choice import (
+    check_same_data,
     loo_compare,
+    pointwise_loo,
     select_by_loo,
     stacked_samples,
     stacking_counts,
@@ -64,6 +66,8 @@ __all__ = [
     "rmsle",
     "score_all",
     "score_names",
+    "check_same_data",
+    "pointwise_loo",
     "select_by_loo",
     "stacked_samples",
     "stacking_counts",

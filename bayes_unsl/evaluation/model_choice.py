@@ -20,27 +20,47 @@ import pandas as pd
 if TYPE_CHECKING:
     from bayes_unsl.fit import Fit
 
-__all__ = ["loo_compare", "select_by_loo", "stacked_samples", "stacking_counts"]
+__all__ = [
+    "check_same_data",
+    "loo_compare",
+    "pointwise_loo",
+    "select_by_loo",
+    "stacked_samples",
+    "stacking_counts",
+]
 
 
-def _check_same_data(fits: Mapping[str, Fit]) -> None:
-    """Comparing LOO of fits to different data is meaningless: refuse it."""
+def check_same_data(fits: Mapping[str, Fit]) -> None:
+    """Refuse to compare fits of different observations: their LOO would be meaningless.
+
+    The fits must hold the same observations of y in the same order. Their inputs may
+    differ (Chinchilla's N and D against the data-constrained form's N, D and unique
+    tokens: different models of the same measurements), but an input column that two fits
+    share must hold the same values.
+    """
     if not fits:
         raise ValueError("no fits to compare")
     (first_name, first), *rest = fits.items()
-    x0 = first.idata.constant_data["x"].values
     y0 = first.idata.observed_data["log_y"].values
+    x0 = dict(zip(first.x_names, first.idata.constant_data["x"].values.T, strict=True))
     for name, other in rest:
-        x = other.idata.constant_data["x"].values
         y = other.idata.observed_data["log_y"].values
-        if x.shape != x0.shape or not (np.array_equal(x, x0) and np.array_equal(y, y0)):
+        if y.shape != y0.shape or not np.array_equal(y, y0):
             raise ValueError(
-                f"fits {first_name!r} and {name!r} were fitted to different data; "
+                f"fits {first_name!r} and {name!r} were fitted to different observations; "
                 "LOO compares fits of the same points only"
+            )
+        x = dict(zip(other.x_names, other.idata.constant_data["x"].values.T, strict=True))
+        differ = [c for c in x0.keys() & x.keys() if not np.array_equal(x0[c], x[c])]
+        if differ:
+            raise ValueError(
+                f"fits {first_name!r} and {name!r} share input column(s) {sorted(differ)} "
+                "with different values; LOO compares fits of the same points only"
             )
 
 
-def _loo(fit: Fit) -> az.ELPDData:
+def pointwise_loo(fit: Fit) -> az.ELPDData:
+    """PSIS-LOO of one fit's log likelihood of log y, pointwise (Pareto k per point)."""
     with warnings.catch_warnings():
         # High Pareto k is counted in the table instead of warned about once per fit.
         warnings.simplefilter("ignore", UserWarning)
@@ -56,8 +76,8 @@ def loo_compare(fits: Mapping[str, Fit]) -> pd.DataFrame:
     ``good_k`` (for them the LOO estimate is unreliable), ``pareto_k_max`` and ``good_k``.
     All fits must be of the same data; the log likelihood is that of log y.
     """
-    _check_same_data(fits)
-    elpds = {name: _loo(fit) for name, fit in fits.items()}
+    check_same_data(fits)
+    elpds = {name: pointwise_loo(fit) for name, fit in fits.items()}
     with warnings.catch_warnings():
         # Its warnings repeat the Pareto k counted below, or concern its own pandas calls.
         warnings.simplefilter("ignore")

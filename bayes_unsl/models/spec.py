@@ -1,5 +1,9 @@
 """Model specifications: which form, how many breaks, which likelihood, which priors.
 
+``upper_bound`` states a hard limit of the metric (1 for an error rate or a normalised
+loss that cannot exceed chance): observations above it are refused and predictive draws
+are capped at it, so that a forecast never claims an impossible value.
+
 A spec is plain data: it is stored as JSON in every saved result so that a fit can be
 rebuilt and reproduced exactly.
 """
@@ -7,8 +11,11 @@ rebuilt and reproduced exactly.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from bayes_unsl.priors import BNSLPriors, priors_from_dict
 
@@ -23,6 +30,7 @@ class ModelSpec:
     breaks: int = 1
     likelihood: str = "normal"
     priors: Any = field(default_factory=BNSLPriors)
+    upper_bound: float | None = None
 
     def __post_init__(self) -> None:
         from bayes_unsl.models.registry import form_model
@@ -40,6 +48,32 @@ class ModelSpec:
             raise ValueError(
                 f"unknown likelihood {self.likelihood!r}; available: {list(LIKELIHOODS)}"
             )
+        bound = self.upper_bound
+        if bound is not None and (
+            isinstance(bound, bool)
+            or not isinstance(bound, int | float)
+            or not bound > 0
+            or not math.isfinite(bound)
+        ):
+            raise ValueError(f"upper_bound must be a positive finite number, got {bound!r}")
+
+    def check_bound(self, y: Any) -> None:
+        """Refuse observations above ``upper_bound``: the metric was declared unable to."""
+        if self.upper_bound is None:
+            return
+        above = np.flatnonzero(np.asarray(y, dtype=float) > self.upper_bound)
+        if above.size:
+            raise ValueError(
+                f"{above.size} observation(s) exceed upper_bound={self.upper_bound:g} "
+                f"(rows {above[:5].tolist()}{' ...' if above.size > 5 else ''}); "
+                "check the metric or the bound"
+            )
+
+    def cap(self, draws: Any) -> Any:
+        """Draws of the metric limited to ``upper_bound`` (unchanged without one)."""
+        if self.upper_bound is None:
+            return draws
+        return np.minimum(draws, self.upper_bound)
 
     @property
     def n_params(self) -> int:
@@ -54,6 +88,7 @@ class ModelSpec:
             "breaks": self.breaks,
             "likelihood": self.likelihood,
             "priors": self.priors.to_dict(),
+            "upper_bound": self.upper_bound,
         }
 
     def to_json(self) -> str:
@@ -61,11 +96,18 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        return cls.build(d["form"], int(d["breaks"]), d["likelihood"], d.get("priors"))
+        return cls.build(
+            d["form"], int(d["breaks"]), d["likelihood"], d.get("priors"), d.get("upper_bound")
+        )
 
     @classmethod
     def build(
-        cls, form: str, breaks: int = 1, likelihood: str = "normal", priors: Any = None
+        cls,
+        form: str,
+        breaks: int = 1,
+        likelihood: str = "normal",
+        priors: Any = None,
+        upper_bound: float | None = None,
     ) -> ModelSpec:
         """A spec whose priors may be given as a (partial) dict of the form's prior fields."""
         from bayes_unsl.models.registry import form_model
@@ -73,4 +115,11 @@ class ModelSpec:
         priors_type = form_model(form).priors_type
         if priors is None or isinstance(priors, dict):
             priors = priors_from_dict(priors, priors_type)
-        return cls(form=form, breaks=breaks, likelihood=likelihood, priors=priors)
+        if upper_bound is not None and not isinstance(upper_bound, bool):
+            try:
+                upper_bound = float(upper_bound)
+            except (TypeError, ValueError):
+                pass  # refused with a clear message by __post_init__
+        return cls(
+            form=form, breaks=breaks, likelihood=likelihood, priors=priors, upper_bound=upper_bound
+        )

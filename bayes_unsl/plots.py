@@ -10,7 +10,22 @@ import numpy as np
 if TYPE_CHECKING:
     from bayes_unsl.fit import Fit
 
-__all__ = ["fan_chart"]
+__all__ = ["fan_chart", "tick_label"]
+
+
+def tick_label(value: float, _position: Any = None) -> str:
+    """A log-axis label: plain digits from 0.001 to 99,999, powers of ten beyond.
+
+    Long digit strings (200000, 5e+09) crowd a log axis with labels at 1, 2 and 5 per decade;
+    ``5×10⁹`` stays short and reads as a scale.
+    """
+    if value <= 0 or not np.isfinite(value):
+        return ""
+    if 1e-3 <= value < 1e5:
+        return f"{value:g}"
+    mantissa, exponent = f"{value:.0e}".split("e")
+    power = rf"10^{{{int(exponent)}}}"
+    return rf"${power}$" if mantissa == "1" else rf"${mantissa}\times {power}$"
 
 
 def fan_chart(
@@ -67,7 +82,7 @@ def fan_chart(
         lo, hi = axis.get_view_interval()
         subs = (1.0, 2.0, 5.0) if hi / lo < 1e4 else (1.0,)
         axis.set_major_locator(LogLocator(base=10, subs=subs))
-        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_major_formatter(FuncFormatter(tick_label))
         axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(fit.x_names[0])
     ax.set_ylabel(fit.y_name)

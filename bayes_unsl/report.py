@@ -66,10 +66,13 @@ def report(
 ) -> Path:
     """Write one self-contained HTML report of ``fits`` to ``path`` (atomically) and return it.
 
-    ``fits``: a :class:`Fit`, or a mapping name -> Fit to compare fits of the same data.
-    ``scales``: where to give intervals and threshold probabilities: input values of a
-    single-input fit (default 10x and 100x its largest observed input), or for multi-input
-    fits rows of inputs (a 2-D array or a DataFrame; without them those sections say so).
+    ``fits``: a :class:`Fit`, or a mapping name -> Fit to compare fits of the same
+    observations (their inputs may differ: Chinchilla's N and D against the data-constrained
+    form's N, D and unique tokens). ``scales``: where to give intervals and threshold
+    probabilities: input values of a single-input fit (default 10x and 100x its largest
+    observed input), or for multi-input fits rows of inputs (a 2-D array, or a DataFrame or
+    dict by column, from which each fit takes its own inputs; without them those sections
+    say so).
     ``thresholds``: metric values for P(metric below threshold) and the crossing scale.
     ``command``: the command that made the fits, shown so that a reader can rerun it.
     The whole document is built before anything is written, so a failure leaves an
@@ -77,8 +80,8 @@ def report(
     """
     named = _named_fits(fits)
     thresholds = _thresholds(thresholds)
-    grid = _scales(next(iter(named.values())), scales)
-    document = _document(named, grid, thresholds, title, command)
+    grids = {name: _scales(f, scales) for name, f in named.items()}
+    document = _document(named, grids, thresholds, title, command)
     return write_atomic(path, lambda tmp: tmp.write_text(document, encoding="utf-8"))
 
 
@@ -100,11 +103,10 @@ def _named_fits(fits: Fit | Mapping[Any, Fit]) -> dict[str, Fit]:
     if len(named) > 1:
         first = next(iter(named.values()))
         for name, other in named.items():
-            if (other.x_names, other.y_name) != (first.x_names, first.y_name):
+            if other.y_name != first.y_name:
                 raise ValueError(
-                    f"fit {name!r} models {other.y_name} ~ {list(other.x_names)}, the others "
-                    f"{first.y_name} ~ {list(first.x_names)}: fitted to different data, so "
-                    "they cannot be compared in one report"
+                    f"fit {name!r} models {other.y_name}, the others {first.y_name}: "
+                    "fitted to different data, so they cannot be compared in one report"
                 )
         try:
             check_same_data(named)
@@ -206,19 +208,24 @@ def _png(fig: Any) -> str:
 
 
 # -- sections ----------------------------------------------------------------------------
+Scales = dict[str, pd.DataFrame | None]
+"""Per fit, the rows of its inputs at which the report gives intervals (None: none)."""
+
+
 def _document(
     fits: dict[str, Fit],
-    scales: pd.DataFrame | None,
+    scales: Scales,
     thresholds: list[float],
     title: str | None,
     command: str | None,
 ) -> str:
     first = next(iter(fits.values()))
-    title = title or f"Scaling-law forecast: {first.y_name} vs {', '.join(first.x_names)}"
+    inputs = ", ".join(_input_names(fits))
+    title = title or f"Scaling-law forecast: {first.y_name} vs {inputs}"
     parts = [
         _header(title),
         _banner(fits),
-        _data_section(first),
+        _data_section(fits),
         _model_section(fits),
         _diagnostics_section(fits),
         _charts_section(fits, scales, thresholds),
@@ -263,13 +270,23 @@ def _banner(fits: dict[str, Fit]) -> str:
     )
 
 
-def _data_section(fit: Fit) -> str:
-    x = _x_observed(fit)
-    frame = pd.DataFrame(x, columns=list(fit.x_names))
+def _input_names(fits: dict[str, Fit]) -> list[str]:
+    """Every input of the fits, in order of first appearance."""
+    return list(dict.fromkeys(n for f in fits.values() for n in f.x_names))
+
+
+def _data_section(fits: dict[str, Fit]) -> str:
+    """The observations, with the inputs of every fit (the same points; check_same_data)."""
+    frame = pd.DataFrame()
+    for f in fits.values():
+        for j, column in enumerate(f.x_names):
+            if column not in frame:
+                frame[column] = _x_observed(f)[:, j]
+    fit = next(iter(fits.values()))
     frame[fit.y_name] = np.asarray(fit.idata.constant_data["y"].values, dtype=float)
     frame.insert(0, "point", np.arange(1, len(frame) + 1))
     n = len(frame)
-    intro = f"<p>{n} points: {_e(fit.y_name)} against {_e(', '.join(fit.x_names))}.</p>"
+    intro = f"<p>{n} points: {_e(fit.y_name)} against {_e(', '.join(frame.columns[1:-1]))}.</p>"
     if n <= LONG_DATA:
         return _section("data", "Data", intro + _table(frame))
     head, tail = frame.head(EDGE_ROWS), frame.tail(EDGE_ROWS)
@@ -356,16 +373,17 @@ def _fan_chart(name: str, fit: Fit, scales: pd.DataFrame | None, thresholds: lis
     return f"<figure>{_png(fig)}<figcaption>{_e(name)}</figcaption></figure>"
 
 
-def _charts_section(
-    fits: dict[str, Fit], scales: pd.DataFrame | None, thresholds: list[float]
-) -> str:
-    if len(next(iter(fits.values())).x_names) != 1:
+def _charts_section(fits: dict[str, Fit], scales: Scales, thresholds: list[float]) -> str:
+    drawn = {n: f for n, f in fits.items() if len(f.x_names) == 1}
+    if not drawn:
         return _section("charts", "Fan charts", _note("Drawn for single-input fits only."))
     text = (
         "<p>Posterior median and 50/80/95% posterior predictive bands (noise included) on "
         "log-log axes; the dotted line marks the largest observed input.</p>"
     )
-    body = "".join(_fan_chart(n, f, scales, thresholds) for n, f in fits.items())
+    body = "".join(_fan_chart(n, f, scales[n], thresholds) for n, f in drawn.items())
+    if len(drawn) < len(fits):
+        body += _note("Multi-input fits have no fan chart: see their interval tables.")
     return _section("charts", "Fan charts", text + body)
 
 
@@ -376,14 +394,14 @@ def _no_scales_note() -> str:
     )
 
 
-def _intervals_section(fits: dict[str, Fit], scales: pd.DataFrame | None) -> str:
+def _intervals_section(fits: dict[str, Fit], scales: Scales) -> str:
     heading = "Predictive intervals"
-    if scales is None:
-        return _section("intervals", heading, _no_scales_note())
     levels = ", ".join(f"{100 * v:g}%" for v in DEFAULT_LEVELS)
     body = [f"<p>Posterior predictive median, mean and central {levels} intervals.</p>"]
     for name, f in fits.items():
-        body += [f"<h3>{_e(name)}</h3>", _table(f.predict(scales, levels=DEFAULT_LEVELS))]
+        grid = scales[name]
+        shown = _no_scales_note() if grid is None else _table(f.predict(grid, DEFAULT_LEVELS))
+        body += [f"<h3>{_e(name)}</h3>", shown]
     return _section("intervals", heading, "".join(body))
 
 
@@ -420,14 +438,10 @@ def _threshold_tables(
     return [*out, "<p>Crossing scale:</p>", _table(crossing)]
 
 
-def _thresholds_section(
-    fits: dict[str, Fit], scales: pd.DataFrame | None, thresholds: list[float]
-) -> str:
+def _thresholds_section(fits: dict[str, Fit], scales: Scales, thresholds: list[float]) -> str:
     heading = "Threshold probabilities"
     if not thresholds:
         return _section("thresholds", heading, _note("No thresholds requested."))
-    if scales is None:
-        return _section("thresholds", heading, _no_scales_note())
     text = (
         "<p>P(below): the posterior predictive probability (noise included) that the metric "
         "is below the threshold at each scale. Crossing scale: the smallest input at which "
@@ -437,7 +451,10 @@ def _thresholds_section(
     )
     body = [text]
     for name, f in fits.items():
-        body += _threshold_tables(name, f, scales, thresholds)
+        if scales[name] is None:
+            body += [f"<h3>{_e(name)}</h3>", _no_scales_note()]
+        else:
+            body += _threshold_tables(name, f, scales[name], thresholds)
     return _section("thresholds", heading, "".join(body))
 
 

@@ -9,6 +9,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayes_unsl as bu
@@ -234,7 +235,7 @@ def test_long_data_shows_its_ends_and_its_count(quick_fit):
     idata.constant_data = idata.constant_data.drop_dims("point").assign(
         x=(("point", "input"), x[:, None]), y=(("point",), 3 * x**-0.1)
     )
-    html = report_module._data_section(bu.Fit(idata))
+    html = report_module._data_section({"long": bu.Fit(idata)})
     assert f"{n} rows in all" in html and f"{n} points" in html
     assert f"<td>{x[0]:.4g}</td>" in html and f"<td>{x[-1]:.4g}</td>" in html
     assert f"<td>{x[n // 2]:.4g}</td>" not in html
@@ -302,3 +303,32 @@ def test_cli_refuses_a_file_that_is_not_a_fit(tmp_path):
     junk.write_text("not netcdf")
     with pytest.raises(SystemExit, match="cannot read"):
         main(["report", str(junk), "--out", str(tmp_path / "r.html")])
+
+
+def test_a_comparison_of_multi_input_fits_with_different_inputs(tmp_path):
+    """CF on (N, D) against DC on (N, D, U): the same observations, other inputs."""
+    rng = np.random.default_rng(4)
+    n, d = (v.ravel() for v in np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 4)))
+    unique = np.minimum(d, 3e9)  # repeated data at the larger token counts
+    loss = (1.7 + 400 * n**-0.34 + 1e3 * d**-0.28) * np.exp(0.01 * rng.standard_normal(n.size))
+    table = pd.DataFrame({"N": n, "D": d, "U": unique, "loss": loss})
+    tiny = {"chains": 2, "warmup": 100, "draws": 100, "map_starts": 4, "retries": 0}
+    cf = bu.fit(table, ["N", "D"], "loss", form="chinchilla", warn=False, **tiny)
+    dc = bu.fit(table, ["N", "D", "U"], "loss", form="data_constrained", warn=False, **tiny)
+    scales = {"N": [1e10, 7e10], "D": [2e11, 1.4e12], "U": [3e9, 3e9]}
+    text = bu.report({"cf": cf, "dc": dc}, tmp_path / "r.html", scales=scales, thresholds=[2.0])
+    text = text.read_text(encoding="utf-8")
+    data = section(text, "data")
+    assert "<th>N</th><th>D</th><th>U</th><th>loss</th>" in data
+    assert PNG not in section(text, "charts")  # no fan chart of several inputs
+    intervals = section(text, "intervals")
+    for name, fit in {"cf": cf, "dc": dc}.items():
+        expected = fit.predict(pd.DataFrame(scales)[list(fit.x_names)])
+        first = intervals.split(f"<h3>{name}</h3>", 1)[1]
+        assert row(expected.iloc[0][["median", "mean"]]).removesuffix("</tr>")[4:] in first
+    thresholds = section(text, "thresholds")
+    assert thresholds.count("P(below) at") == 4  # two scales for each fit
+    loo = section(text, "comparison")
+    assert "<td>cf</td>" in loo and "<td>dc</td>" in loo
+    with pytest.raises(ValueError, match="scales lack input column"):
+        bu.report({"cf": cf, "dc": dc}, tmp_path / "s.html", scales={"N": [1e10], "D": [2e11]})

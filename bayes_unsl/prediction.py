@@ -67,8 +67,9 @@ def draw_future_break(
     """Draws of the break past the data from its prior; None where the rate is 0.
 
     The distance past the last observation is Exponential(``future_break_rate``) decades;
-    the slope change (of log M, per unit of z) is Normal(0, ``break_slope_sd`` *
-    ``y_spread``) and the sharpness has the prior of the fitted breaks. The data carry no
+    the slope change of log M is Normal(0, ``future_slope_sd``) per unit of log x, or where
+    that is 0, Normal(0, ``break_slope_sd`` * ``y_spread``) per unit of z; the sharpness has
+    the prior of the fitted breaks. The data carry no
     information about such a break, so its posterior is its prior: it is drawn at
     prediction time, one per posterior draw, and does not enter the likelihood.
     """
@@ -76,7 +77,9 @@ def draw_future_break(
     if rate <= 0:
         return None
     decades = rng.exponential(1.0 / rate, size=n_draws)
-    slope = rng.normal(0.0, priors.break_slope_sd * y_spread, size=n_draws) / half_range
+    absolute = getattr(priors, "future_slope_sd", 0.0)
+    slope_sd = absolute if absolute > 0 else priors.break_slope_sd * y_spread / half_range
+    slope = rng.normal(0.0, slope_sd, size=n_draws)
     log_f = rng.normal(math.log(priors.sharpness_median), priors.sharpness_sd, size=n_draws)
     return FutureBreak(
         u_max=float(u_max),

@@ -170,12 +170,17 @@ class BNSLPriors(CommonPriors):
       from its prior at prediction time, outside the sampler. Past the data it widens the
       intervals by the chance that the curve turns (an emergent drop, a plateau, the onset
       of overfitting). 0 removes it.
+    - ``future_slope_sd``: the sd of that break's slope change in natural units (log y per
+      log x, the units of a scaling exponent), the same for every curve. 0 instead scales
+      it as the fitted breaks' prior, ``break_slope_sd * y_spread`` per unit of z, which
+      grows with the observed drop of the curve and shrinks with its observed range.
     """
 
     _may_be_zero: ClassVar[tuple[str, ...]] = (
         "slope_coupling",
         "break_margin_decades",
         "future_break_rate",
+        "future_slope_sd",
     )
 
     slope_sd: float = 2.0
@@ -187,6 +192,7 @@ class BNSLPriors(CommonPriors):
     sharpness_floor: float = 0.01
     y_spread_floor: float = 0.1
     future_break_rate: float = 0.25
+    future_slope_sd: float = 0.0
 
 
 def priors_from_dict(d: Mapping[str, Any] | None, priors_type: type = BNSLPriors) -> Any:

@@ -1,0 +1,247 @@
+"""The further-break prior, judged on training splits: which rate and slope scale is honest?
+
+A fitted curve says nothing about a break past its last point, so predictions there carry
+one further break per posterior draw, drawn from its prior (``future_break_rate`` per decade,
+slope change sd ``future_slope_sd`` in log y per log x, or 0 for the data-relative scale of
+the fitted breaks). Its settings cannot be learnt from the data and must not be tuned on the
+benchmarks' held-out points. This study uses the context (training) points of each curve
+only: the largest-x ``--hold`` share of them (at least 2) is held out, BNSL is fitted to the
+rest, and the held-out training points are predicted under every variant of the prior.
+The posterior is the same for every variant (the break is drawn at prediction time), so one
+fit per curve serves them all.
+
+Criterion, fixed before the run: the mean over domain groups of the MSCE pooled within the
+group (levels 0.5 to 0.99); ties (within 0.002) go to the narrower 90% intervals.
+
+    python benchmarks/future_break.py --data-root ../shared/data --domains DD,addition,NMT,LM,BB
+
+Writes future_break.md and future_break.csv to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from calibration import DOMAINS, LEVELS, NLP, Curve, select_curves
+from provenance import git_commit, machine
+
+import bayes_unsl as bu
+from bayes_unsl.evaluation import MSCE_LEVELS, score_all
+from bayes_unsl.tables import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+RATES = (0.0, 0.25, 0.5, 1.0)
+SLOPES = (0.0, 0.25, 0.5, 1.0, 2.0)  # 0: the data-relative scale
+MIN_TRAIN = 8
+TIE = 0.002
+
+
+def inner_split(curve: Curve, hold: float) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The context sorted by x: the largest-x share held out; None if too few remain."""
+    order = np.argsort(curve.train_x, kind="stable")
+    x, y = curve.train_x[order], curve.train_y[order]
+    n_held = max(2, int(round(hold * len(x))))
+    if len(x) - n_held < MIN_TRAIN:
+        return None
+    frame = pd.DataFrame({"x": x, "y": y})
+    return frame.iloc[: len(x) - n_held], frame.iloc[len(x) - n_held :]
+
+
+def variants() -> list[tuple[float, float]]:
+    """(rate, slope sd) pairs; the slope is moot at rate 0, so that appears once."""
+    return [(0.0, 0.0)] + [(r, s) for r in RATES if r > 0 for s in SLOPES]
+
+
+def with_prior(fit: bu.Fit, rate: float, slope_sd: float) -> bu.Fit:
+    """The same posterior, predicting with another further-break prior."""
+    out = copy.copy(fit)
+    priors = dataclasses.replace(fit.spec.priors, future_break_rate=rate, future_slope_sd=slope_sd)
+    out.spec = dataclasses.replace(fit.spec, priors=priors)
+    return out
+
+
+def group_of(domain: str) -> str:
+    return "NLP" if domain in NLP else domain
+
+
+def score_curves(curves, splits, fits) -> pd.DataFrame:
+    rows = []
+    for curve in curves:
+        if curve.key not in fits:
+            continue
+        train, held = splits[curve.key]
+        fit = fits[curve.key]
+        last_y = float(train["y"].iloc[-1])
+        for rate, slope in variants():
+            draws = with_prior(fit, rate, slope).samples(held["x"].to_numpy())
+            scores = score_all(draws, held["y"].to_numpy(), LEVELS, scale=float(train["y"].max()))
+            upper = np.quantile(draws[:, -1], 0.95)
+            rows.append(
+                {
+                    "group": group_of(curve.domain),
+                    "curve": curve.key,
+                    "rate": rate,
+                    "slope_sd": slope,
+                    "decades_past": float(np.log10(held["x"].max() / train["x"].max())),
+                    "upper95_over_last": float(upper / last_y),
+                    "r_hat_max": float(fit.diagnostics()["r_hat_max"]),
+                    **scores,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _cov(level: float) -> str:
+    return f"coverage_{100 * level:g}"
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per group and variant: pooled coverage, MSCE, mean LPD and widths."""
+    out = []
+    for (group, rate, slope), r in rows.groupby(["group", "rate", "slope_sd"], sort=True):
+        n = r["n_points"].to_numpy(float)
+        pooled = {lvl: float(np.sum(r[_cov(lvl)] * n) / n.sum()) for lvl in LEVELS}
+        out.append(
+            {
+                "group": group,
+                "rate": rate,
+                "slope_sd": "relative" if slope == 0 else slope,
+                "curves": len(r),
+                "points": int(n.sum()),
+                **{f"cov{100 * lvl:g}": pooled[lvl] for lvl in (0.5, 0.8, 0.9, 0.95)},
+                "msce": float(np.mean([(pooled[lvl] - lvl) ** 2 for lvl in MSCE_LEVELS])),
+                "lpd": float(r["lpd"].mean()),
+                "width90": float(r["width_90"].median()),
+                "upper95/last (max)": float(r["upper95_over_last"].max()),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def choose(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean over groups of each variant's MSCE and median width; best first."""
+    table = (
+        summary.groupby(["rate", "slope_sd"], sort=False)
+        .agg(msce=("msce", "mean"), width90=("width90", "mean"), groups=("group", "count"))
+        .reset_index()
+        .sort_values(["msce", "width90"])
+    )
+    best = table["msce"].min()
+    table["within_tie"] = table["msce"] <= best + TIE
+    return table
+
+
+def report(rows, summary, ranking, skipped, settings, seconds, command) -> str:
+    import jax
+
+    tied = ranking[ranking["within_tie"]].sort_values("width90")
+    pick = tied.iloc[0]
+    lines = [
+        "# Further-break prior on training splits",
+        "",
+        f"Command: `{command}`. Machine: {machine()}; JAX {jax.__version__} on "
+        f"{jax.default_backend()}; commit {git_commit()}; {seconds:.0f} s in all.",
+        "",
+        f"Per curve, the context (training) points only: the largest-x {settings['hold']:.0%} "
+        f"(at least 2) held out, BNSL with {settings['breaks']} break(s) fitted to the rest "
+        f"({settings['sampler']}), seed {settings['seed']}. No benchmark held-out point is "
+        "read. Every variant predicts from the same posterior. DD and IC curves are scored on "
+        "y divided by the largest inner-training y (LPD, width); coverage does not depend on "
+        "it.",
+        "",
+        f"Curves: {rows['curve'].nunique()} scored; {len(skipped)} skipped (fewer than "
+        f"{MIN_TRAIN} inner-training points): {', '.join(skipped) or 'none'}.",
+        "",
+        "Criterion (fixed before the run): mean over groups of the pooled MSCE; variants "
+        f"within {TIE} of the best are tied and the narrowest 90% intervals win.",
+        "",
+        f"**Chosen: rate {pick['rate']:g} per decade, slope sd {pick['slope_sd']}** "
+        f"(mean MSCE {pick['msce']:.4f}).",
+        "",
+        "## Ranking (mean over groups)",
+        "",
+        markdown_table(ranking),
+        "",
+        "## Per group",
+        "",
+        markdown_table(summary),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--domains", default="DD,addition,NMT,LM,BB")
+    p.add_argument("--max-curves", type=int, default=None)
+    p.add_argument("--hold", type=float, default=0.3, help="share of context points held out")
+    p.add_argument("--breaks", type=int, default=1)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fits-dir", default=None, help="save fits here; a rerun resumes from them")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    domains = args.domains.split(",")
+    unknown = set(domains) - set(DOMAINS) - {"addition-cut"}
+    if unknown or "addition-cut" in domains:
+        raise SystemExit(f"choose domains from {[d for d in DOMAINS if d != 'addition-cut']}")
+    curves = select_curves(domains, args.data_root, args.max_curves)
+    splits, skipped = {}, []
+    for c in curves:
+        split = inner_split(c, args.hold)
+        if split is None:
+            skipped.append(c.key)
+        else:
+            splits[c.key] = split
+    table = pd.concat(
+        [frame.assign(curve=key) for key, (frame, _) in splits.items()], ignore_index=True
+    )
+    sampler = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws}
+    print(f"{len(splits)} curves, {len(skipped)} skipped; fitting", flush=True)
+    fits = bu.fit_many(
+        table,
+        "curve",
+        "x",
+        "y",
+        breaks=args.breaks,
+        seed=args.seed,
+        warn=False,
+        out=args.fits_dir,
+        **sampler,
+    )
+    for key, message in fits.errors.items():
+        print(f"failed: {key}: {message}", flush=True)
+    rows = score_curves(curves, splits, {k: fits[k] for k in fits})
+    summary = summarise(rows)
+    ranking = choose(summary)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out / "future_break.csv", index=False)
+    settings = {"hold": args.hold, "breaks": args.breaks, "sampler": sampler, "seed": args.seed}
+    command = "python benchmarks/future_break.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = report(rows, summary, ranking, skipped, settings, time.perf_counter() - started, command)
+    (out / "future_break.md").write_text(text)
+    print(text)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -684,7 +684,8 @@ def report(
         "",
         f"Curves: {', '.join(f'{d} {counts.get(d, 0)}' for d in domains)}. "
         f"Sampler: {settings['sampler']}; breaks {settings['breaks']}; seed {settings['seed']}; "
-        f"{settings['n_boot']} bootstrap draws per baseline.",
+        f"{settings['n_boot']} bootstrap draws per baseline. Further-break prior used in "
+        f"the predictions: {settings.get('future_break') or 'none'}.",
     ]
     if settings.get("partial"):
         lines += ["", f"**Partial run** ({settings['partial']}): not the benchmark."]
@@ -758,6 +759,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--n-boot", type=int, default=None, help="bootstrap draws (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fits-dir", default=None, help="save fits here; a rerun resumes from them")
+    p.add_argument(
+        "--future-break-rate",
+        type=float,
+        default=None,
+        help="predict with this further-break rate per decade instead of the fits' own",
+    )
+    p.add_argument(
+        "--future-slope-sd",
+        type=float,
+        default=None,
+        help="predict with this further-break slope sd (log y per log x; 0: data-relative)",
+    )
     return p.parse_args(argv)
 
 
@@ -785,6 +798,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _future_break_line(fits: dict[str, dict[int, bu.Fit]]) -> str:
+    """The further-break prior(s) the predictions used, as stored in the fits."""
+    seen = {
+        (f.spec.priors.future_break_rate, f.spec.priors.future_slope_sd)
+        for by_k in fits.values()
+        for f in by_k.values()
+    }
+    return "; ".join(
+        f"rate {r:g} per decade, slope sd {'data-relative' if s == 0 else f'{s:g}'}"
+        for r, s in sorted(seen)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -804,6 +830,15 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     fits, errors = fit_all_breaks(
         curves, settings["breaks"], settings["sampler"], args.seed, args.fits_dir
     )
+    if args.future_break_rate is not None or args.future_slope_sd is not None:
+        fits = {
+            key: {
+                k: f.with_future_break(args.future_break_rate, args.future_slope_sd)
+                for k, f in by_k.items()
+            }
+            for key, by_k in fits.items()
+        }
+    settings["future_break"] = _future_break_line(fits)
     methods = [f"bayes_unsl-bnsl{k}" for k in settings["breaks"]] + [*BAYES, *BASELINES]
     rows, pits = [], {m: [] for m in methods}
     for i, curve in enumerate(curves):

@@ -21,8 +21,6 @@ Writes future_break.md and future_break.csv to ``--out``.
 from __future__ import annotations
 
 import argparse
-import copy
-import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -60,14 +58,6 @@ def variants() -> list[tuple[float, float]]:
     return [(0.0, 0.0)] + [(r, s) for r in RATES if r > 0 for s in SLOPES]
 
 
-def with_prior(fit: bu.Fit, rate: float, slope_sd: float) -> bu.Fit:
-    """The same posterior, predicting with another further-break prior."""
-    out = copy.copy(fit)
-    priors = dataclasses.replace(fit.spec.priors, future_break_rate=rate, future_slope_sd=slope_sd)
-    out.spec = dataclasses.replace(fit.spec, priors=priors)
-    return out
-
-
 def group_of(domain: str) -> str:
     return "NLP" if domain in NLP else domain
 
@@ -81,7 +71,7 @@ def score_curves(curves, splits, fits) -> pd.DataFrame:
         fit = fits[curve.key]
         last_y = float(train["y"].iloc[-1])
         for rate, slope in variants():
-            draws = with_prior(fit, rate, slope).samples(held["x"].to_numpy())
+            draws = fit.with_future_break(rate, slope).samples(held["x"].to_numpy())
             scores = score_all(draws, held["y"].to_numpy(), LEVELS, scale=float(train["y"].max()))
             upper = np.quantile(draws[:, -1], 0.95)
             rows.append(
@@ -189,6 +179,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--retries", type=int, default=1, help="automatic remedies (default 1)")
     p.add_argument("--fits-dir", default=None, help="save fits here; a rerun resumes from them")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     return p.parse_args(argv)
@@ -222,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         breaks=args.breaks,
         seed=args.seed,
         warn=False,
+        retries=args.retries,
         out=args.fits_dir,
         **sampler,
     )
@@ -233,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out / "future_break.csv", index=False)
+    sampler["retries"] = args.retries
     settings = {"hold": args.hold, "breaks": args.breaks, "sampler": sampler, "seed": args.seed}
     command = "python benchmarks/future_break.py " + " ".join(
         sys.argv[1:] if argv is None else argv

@@ -69,3 +69,25 @@ def test_predictions_widen_past_the_data_and_not_inside(quick_fit):
 
     assert np.all(width(with_) > width(without))
     assert quick_fit.spec.priors.future_break_rate == pytest.approx(0.25)  # the default
+
+
+def test_the_further_break_prior_changes_without_a_refit(quick_fit, tmp_path):
+    inside, far = [400.0, 736.0], [9.28e4]
+    none = quick_fit.with_future_break(rate=0.0)
+    np.testing.assert_array_equal(none.samples(inside), quick_fit.samples(inside))
+    assert none.spec.priors.future_break_rate == 0.0
+    assert quick_fit.spec.priors.future_break_rate == 0.25  # the original is untouched
+
+    def width(fit):
+        lo, hi = np.quantile(np.log(fit.samples(far)[:, 0]), [0.05, 0.95])
+        return hi - lo
+
+    gentle = quick_fit.with_future_break(slope_sd=0.05)
+    often = quick_fit.with_future_break(rate=2.0)
+    assert width(none) < width(quick_fit) < width(often)
+    assert width(none) <= width(gentle) < width(quick_fit)
+    with pytest.warns(bu.ConvergenceWarning):  # the quick fit is not converged
+        again = bu.load(often.save(tmp_path / "often.nc"))
+    np.testing.assert_array_equal(again.samples(far), often.samples(far))
+    with pytest.raises(ValueError, match="future_break_rate"):
+        quick_fit.with_future_break(rate=-1.0)

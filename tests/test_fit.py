@@ -199,3 +199,21 @@ def test_a_failed_map_search_is_a_convergence_problem():
     assert convergence_problems({**fine, "map_starts_finite": 3}) == []
     (problem,) = convergence_problems({**fine, "map_starts_finite": 0})
     assert "no MAP start reached a finite log density" in problem
+
+
+def test_chains_in_separate_modes_are_named():
+    """Two chains near 0 and two near 10: R-hat fails and the message says why."""
+    import arviz as az
+
+    from bayes_unsl.inference.diagnostics import convergence_problems, summarise_convergence
+
+    rng = np.random.default_rng(0)
+    mixed = rng.normal(size=(4, 500))
+    split = mixed + np.array([0.0, 0.0, 10.0, 10.0])[:, None]
+    one = summarise_convergence(az.from_dict(posterior={"delta": mixed, "c": mixed}))
+    two = summarise_convergence(az.from_dict(posterior={"delta": split, "c": mixed}))
+    assert one["chain_separation"] < 0.5
+    assert two["chain_separation"] > 8 and two["chain_separation_site"] == "delta"
+    assert not any("modes" in p for p in convergence_problems(one))
+    (problem, *_) = convergence_problems(two)
+    assert problem.startswith("max R-hat") and "separate modes (delta: chain means" in problem

@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -364,6 +364,10 @@ def _resume(out_dir: Path, curves: dict, spec, settings, seed) -> dict:
                 saved = load(path)
             except ValueError:
                 continue
+        if saved.spec != spec and _differs_in_further_break_only(saved.spec, spec):
+            # That prior acts at prediction time only: the posterior is the one asked for.
+            priors = spec.priors
+            saved = saved.with_future_break(priors.future_break_rate, priors.future_slope_sd)
         same = (
             saved.spec == spec
             and saved.idata.attrs.get("requested_settings") == _settings_json(settings)
@@ -374,6 +378,20 @@ def _resume(out_dir: Path, curves: dict, spec, settings, seed) -> dict:
         if same:
             found[key] = saved
     return found
+
+
+def _differs_in_further_break_only(saved, wanted) -> bool:
+    """Whether two specs differ in the further-break prior alone (drawn when predicting)."""
+    if type(saved.priors) is not type(wanted.priors) or not hasattr(
+        wanted.priors, "future_break_rate"
+    ):
+        return False
+    moved = replace(
+        saved.priors,
+        future_break_rate=wanted.priors.future_break_rate,
+        future_slope_sd=wanted.priors.future_slope_sd,
+    )
+    return replace(saved, priors=moved) == wanted
 
 
 def _settings_json(settings) -> str:

@@ -40,6 +40,10 @@ RATES = (0.0, 0.25, 0.5, 1.0)
 SLOPES = (0.0, 0.25, 0.5, 1.0, 2.0)  # 0: the data-relative scale
 MIN_TRAIN = 8
 TIE = 0.002
+#: Plausibility bound (a prior predictive check, no held-out truth involved): in the
+#: loss curves of the NLP group, the median 90% interval at 10x the last training x may
+#: span at most this factor.
+MAX_SPAN_10X = 10.0
 
 
 def inner_split(curve: Curve, hold: float) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -70,10 +74,13 @@ def score_curves(curves, splits, fits) -> pd.DataFrame:
         train, held = splits[curve.key]
         fit = fits[curve.key]
         last_y = float(train["y"].iloc[-1])
+        x_last = float(train["x"].max())
         for rate, slope in variants():
-            draws = fit.with_future_break(rate, slope).samples(held["x"].to_numpy())
+            variant = fit.with_future_break(rate, slope)
+            draws = variant.samples(held["x"].to_numpy())
             scores = score_all(draws, held["y"].to_numpy(), LEVELS, scale=float(train["y"].max()))
             upper = np.quantile(draws[:, -1], 0.95)
+            lo, hi = np.quantile(variant.samples([10 * x_last, 100 * x_last]), [0.05, 0.95], 0)
             rows.append(
                 {
                     "group": group_of(curve.domain),
@@ -82,6 +89,8 @@ def score_curves(curves, splits, fits) -> pd.DataFrame:
                     "slope_sd": slope,
                     "decades_past": float(np.log10(held["x"].max() / train["x"].max())),
                     "upper95_over_last": float(upper / last_y),
+                    "span90_10x": float(hi[0] / lo[0]),
+                    "span90_100x": float(hi[1] / lo[1]),
                     "r_hat_max": float(fit.diagnostics()["r_hat_max"]),
                     **scores,
                 }
@@ -111,6 +120,8 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
                 "lpd": float(r["lpd"].mean()),
                 "width90": float(r["width_90"].median()),
                 "upper95/last (max)": float(r["upper95_over_last"].max()),
+                "span 10x": float(r["span90_10x"].median()),
+                "span 100x": float(r["span90_100x"].median()),
             }
         )
     return pd.DataFrame(out)
@@ -124,8 +135,12 @@ def choose(summary: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
         .sort_values(["msce", "width90"])
     )
-    best = table["msce"].min()
-    table["within_tie"] = table["msce"] <= best + TIE
+    nlp = summary[summary["group"] == "NLP"].set_index(["rate", "slope_sd"])["span 10x"]
+    spans = [nlp.get((r, s), np.nan) for r, s in zip(table["rate"], table["slope_sd"], strict=True)]
+    table["NLP span 10x"] = spans
+    table["plausible"] = ~(np.asarray(spans) > MAX_SPAN_10X)
+    best = table.loc[table["plausible"], "msce"].min()
+    table["within_tie"] = table["plausible"] & (table["msce"] <= best + TIE)
     return table
 
 
@@ -150,8 +165,13 @@ def report(rows, summary, ranking, skipped, settings, seconds, command) -> str:
         f"Curves: {rows['curve'].nunique()} scored; {len(skipped)} skipped (fewer than "
         f"{MIN_TRAIN} inner-training points): {', '.join(skipped) or 'none'}.",
         "",
-        "Criterion (fixed before the run): mean over groups of the pooled MSCE; variants "
-        f"within {TIE} of the best are tied and the narrowest 90% intervals win.",
+        "Criterion (fixed before the first run): mean over groups of the pooled MSCE; "
+        f"variants within {TIE} of the best are tied and the narrowest 90% intervals win. "
+        "Plausibility bound (added after the first run, whose winner, rate 1 with slope sd "
+        "2, gave loss forecasts at 10x whose 90% intervals spanned a factor of about 80): "
+        f"only variants whose median 90% interval at 10x the last training x spans at most "
+        f"a factor {MAX_SPAN_10X:g} on the NLP loss curves are eligible. Spans are "
+        "predictions, not scores: no truth is read at 10x or 100x.",
         "",
         f"**Chosen: rate {pick['rate']:g} per decade, slope sd {pick['slope_sd']}** "
         f"(mean MSCE {pick['msce']:.4f}).",

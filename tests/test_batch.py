@@ -128,6 +128,19 @@ def test_save_resume_and_interrupt(table, tmp_path, monkeypatch):
     )
     loaded = bu.load_many(out)
     assert list(loaded) == ["full", "short"]
+    # The further-break prior acts at prediction time: another one resumes, not refits.
+    far = {"future_break_rate": 0.5, "future_slope_sd": 0.3}
+    other = bu.fit_many(
+        two, "curve", X, Y, seed=3, batch_size=1, warn=False, out=out, priors=far, **QUICK
+    )
+    assert other["short"].spec.priors.future_break_rate == 0.5
+    assert other["short"].spec.priors.future_slope_sd == 0.3
+    np.testing.assert_array_equal(
+        other["short"].idata.posterior["m_centre"], resumed["short"].idata.posterior["m_centre"]
+    )
+    with pytest.raises(AssertionError, match="sampled again"):  # a sampled prior does refit
+        bu.fit_many(two, "curve", X, Y, seed=3, batch_size=1, warn=False, out=out,
+                    priors={"slope_sd": 1.0}, **QUICK)  # fmt: skip
 
 
 def test_bad_arguments(table):

@@ -48,19 +48,12 @@ def test_break_distances_follow_the_stated_rate():
     assert draw_future_break(ChinchillaPriors(), 5, 2.0, 1.0, 1.0, rng) is None
 
 
-def _with_rate(fit_: bu.Fit, rate: float) -> bu.Fit:
-    idata = fit_.idata.copy()
-    spec = json.loads(idata.attrs["spec"])
-    spec["priors"]["future_break_rate"] = rate
-    idata.attrs = {**idata.attrs, "spec": json.dumps(spec)}
-    return bu.Fit(idata)
-
-
 def test_predictions_widen_past_the_data_and_not_inside(quick_fit):
     x_obs = quick_fit.idata.constant_data["x"].values[:, 0]
     inside = [x_obs.min(), np.median(x_obs), x_obs.max()]
     far = [10 * x_obs.max(), 100 * x_obs.max()]
-    without, with_ = _with_rate(quick_fit, 0.0), _with_rate(quick_fit, 1.0)
+    # Steep changes: at 10x this curve sits on its limit, where gentle ones barely show.
+    without, with_ = quick_fit.with_future_break(0.0), quick_fit.with_future_break(1.0, 4.0)
     np.testing.assert_array_equal(without.samples(inside), with_.samples(inside))
 
     def width(f):
@@ -68,7 +61,7 @@ def test_predictions_widen_past_the_data_and_not_inside(quick_fit):
         return hi - lo
 
     assert np.all(width(with_) > width(without))
-    assert quick_fit.spec.priors.future_break_rate == pytest.approx(0.25)  # the default
+    assert quick_fit.spec.priors.future_break_rate == pytest.approx(1.0)  # the default
 
 
 def test_the_further_break_prior_changes_without_a_refit(quick_fit, tmp_path):
@@ -76,18 +69,35 @@ def test_the_further_break_prior_changes_without_a_refit(quick_fit, tmp_path):
     none = quick_fit.with_future_break(rate=0.0)
     np.testing.assert_array_equal(none.samples(inside), quick_fit.samples(inside))
     assert none.spec.priors.future_break_rate == 0.0
-    assert quick_fit.spec.priors.future_break_rate == 0.25  # the original is untouched
+    assert quick_fit.spec.priors.future_break_rate == 1.0  # the original is untouched
 
     def width(fit):
         lo, hi = np.quantile(np.log(fit.samples(far)[:, 0]), [0.05, 0.95])
         return hi - lo
 
-    gentle = quick_fit.with_future_break(slope_sd=0.05)
-    often = quick_fit.with_future_break(rate=2.0)
-    assert width(none) < width(quick_fit) < width(often)
-    assert width(none) <= width(gentle) < width(quick_fit)
+    steep = quick_fit.with_future_break(slope_sd=4.0)  # visible on a curve at its limit
+    gentle = steep.with_future_break(slope_sd=0.05)
+    often = steep.with_future_break(rate=3.0)
+    assert steep.spec.priors.future_break_rate == 1.0  # settings not given are kept
+    assert width(none) < width(steep) < width(often)
+    assert abs(width(gentle) - width(none)) < 0.1 * (width(steep) - width(none))
     with pytest.warns(bu.ConvergenceWarning):  # the quick fit is not converged
         again = bu.load(often.save(tmp_path / "often.nc"))
     np.testing.assert_array_equal(again.samples(far), often.samples(far))
     with pytest.raises(ValueError, match="future_break_rate"):
         quick_fit.with_future_break(rate=-1.0)
+
+
+def test_a_result_saved_before_the_absolute_slope_keeps_its_predictions(quick_fit):
+    """Files written before ``future_slope_sd`` existed used the data-relative slope."""
+    idata = quick_fit.idata.copy()
+    spec = json.loads(idata.attrs["spec"])
+    del spec["priors"]["future_slope_sd"]
+    idata.attrs = {**idata.attrs, "spec": json.dumps(spec)}
+    old = bu.Fit(idata)
+    assert old.spec.priors.future_slope_sd == 0.0
+    assert quick_fit.spec.priors.future_slope_sd == 1.0
+    far = [9.28e4]
+    np.testing.assert_array_equal(
+        old.samples(far), quick_fit.with_future_break(slope_sd=0.0).samples(far)
+    )

@@ -26,13 +26,14 @@ def bounded(fit: bu.Fit, bound: float) -> bu.Fit:
 
 def test_forecasts_are_capped_at_the_bound(quick_fit):
     bound = 2.2  # above every observation (largest 2.14)
-    free, capped = quick_fit.samples(FAR)[:, 0], bounded(quick_fit, bound).samples(FAR)[:, 0]
+    steep = quick_fit.with_future_break(slope_sd=4.0)  # curves that can rise past the data
+    free, capped = steep.samples(FAR)[:, 0], bounded(steep, bound).samples(FAR)[:, 0]
     assert (free > bound).any()  # the test can fail: without the bound it is exceeded
     assert capped.max() <= bound
     np.testing.assert_array_equal(capped, np.minimum(free, bound))
-    curves = bounded(quick_fit, bound).curve_samples(FAR)
+    curves = bounded(steep, bound).curve_samples(FAR)
     assert curves.max() <= bound
-    table = bounded(quick_fit, bound).predict(FAR, levels=(0.9,))
+    table = bounded(steep, bound).predict(FAR, levels=(0.9,))
     assert table["upper_90"].iloc[0] <= bound
 
 

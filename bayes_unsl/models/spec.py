@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,11 @@ from bayes_unsl.priors import BNSLPriors, priors_from_dict
 __all__ = ["LIKELIHOODS", "ModelSpec"]
 
 LIKELIHOODS = ("normal", "student_t")
+
+#: Prior settings added after results were first saved, with the value that reproduces a
+#: result saved without them (the further break's slope was data-relative before
+#: ``future_slope_sd`` existed).
+STORED_BEFORE: dict[str, Any] = {"future_slope_sd": 0.0}
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,16 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        return cls.build(
-            d["form"], int(d["breaks"]), d["likelihood"], d.get("priors"), d.get("upper_bound")
-        )
+        """The spec stored with a result; settings added since it was saved take the value
+        that reproduces what it was saved with (:data:`STORED_BEFORE`), not today's default."""
+        priors = d.get("priors")
+        if priors is not None:
+            from bayes_unsl.models.registry import form_model
+
+            known = {f.name for f in fields(form_model(d["form"]).priors_type)}
+            older = {k: v for k, v in STORED_BEFORE.items() if k in known and k not in priors}
+            priors = {**priors, **older}
+        return cls.build(d["form"], int(d["breaks"]), d["likelihood"], priors, d.get("upper_bound"))
 
     @classmethod
     def build(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import bayes_unsl as bu
+from bayes_unsl.models.spec import STORED_BEFORE
 from bayes_unsl.prediction import FutureBreak, draw_future_break
 from bayes_unsl.priors import BNSLPriors, ChinchillaPriors
 
@@ -95,9 +96,10 @@ def test_a_result_saved_before_the_absolute_slope_keeps_its_predictions(quick_fi
     del spec["priors"]["future_slope_sd"]
     idata.attrs = {**idata.attrs, "spec": json.dumps(spec)}
     old = bu.Fit(idata)
-    assert old.spec.priors.future_slope_sd == 0.0
-    assert quick_fit.spec.priors.future_slope_sd == 1.0
+    assert old.spec.priors.future_slope_sd == STORED_BEFORE["future_slope_sd"] == 0.0
     far = [9.28e4]
     np.testing.assert_array_equal(
         old.samples(far), quick_fit.with_future_break(slope_sd=0.0).samples(far)
     )
+    absolute = quick_fit.with_future_break(slope_sd=1.0)  # an explicit setting is kept
+    assert bu.Fit(absolute.idata).spec.priors.future_slope_sd == 1.0

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-demo bench-convergence bench-throughput bench-calibration bench-multivariate notebooks clean
+.PHONY: install demo test lint bench-demo bench-convergence bench-throughput bench-calibration bench-multivariate bench-future-break notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-calibration: $(STAMP)
 
 bench-multivariate: $(STAMP)
 	$(PY) benchmarks/multivariate.py --data-root $(DATA)
+
+bench-future-break: $(STAMP)
+	$(PY) benchmarks/future_break.py --data-root $(DATA) --max-curves 16
 
 # Execute the worked notebooks in place at full sampler settings (tens of minutes on 2 cores).
 notebooks: $(STAMP)

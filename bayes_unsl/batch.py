@@ -421,13 +421,16 @@ def _fit_batches(
             runs = run_nuts_batch(
                 rng_keys, model, args, settings, devices=devices, progress=progress
             )
-        seconds = (time.perf_counter() - started) / len(chunk)
+        sampled = time.perf_counter()
         results = {}
         for key, run in zip(chunk, runs, strict=False):
             dataset = curves[key][1]
-            idata, diag = _result(_trim(run, dataset.n_points), dataset, spec, seconds)
+            results[key] = _result(_trim(run, dataset.n_points), dataset, spec, 0.0)
+        finished = time.perf_counter()
+        for _, diag in results.values():
             diag["batch_size"] = len(chunk)
-            results[key] = (idata, diag)
+            diag["seconds"] = (finished - started) / len(chunk)
+            diag["seconds_postprocess"] = (finished - sampled) / len(chunk)
         yield results
 
 

@@ -11,7 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def git_commit() -> str:
-    """Short hash of the checked-out commit ("unknown" outside a git checkout)."""
+    """Short hash of the checked-out commit ("unknown" outside a git checkout).
+
+    ``BAYES_UNSL_COMMIT`` names it where the tree travels without its git history (a
+    copy of the working tree on another machine).
+    """
+    if os.environ.get("BAYES_UNSL_COMMIT"):
+        return os.environ["BAYES_UNSL_COMMIT"]
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],

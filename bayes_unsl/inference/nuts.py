@@ -359,7 +359,12 @@ def _run(keys, model, model_args, settings, placement: _Placement, progress: boo
     prior = {}
     if programs.prior is not None:
         prior = programs.prior(placement.put(prior_key), *model_args[:-1])
-    timing = {"seconds_compile": compiled - started, "seconds_sampling": sampled - compiled}
+    jax.block_until_ready((samples, loglik, ppc, prior))
+    timing = {
+        "seconds_compile": compiled - started,
+        "seconds_sampling": sampled - compiled,
+        "seconds_predictive": time.perf_counter() - sampled,
+    }
     if not placement.batched:
         return [_posterior_run(out, samples, loglik, ppc, prior, map_value, n_finite, timing, c, d)]
     host = jax.tree_util.tree_map(np.asarray, (out, samples, loglik, ppc, prior))

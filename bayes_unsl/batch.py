@@ -38,8 +38,13 @@ from bayes_unsl.fit import (
     load,
     parse_options,
     remedy,
+    sampled_sites,
 )
-from bayes_unsl.inference.diagnostics import ConvergenceWarning, convergence_problems
+from bayes_unsl.inference.diagnostics import (
+    ConvergenceWarning,
+    convergence_problems,
+    summarise_draws,
+)
 from bayes_unsl.inference.nuts import run_nuts_batch
 from bayes_unsl.io import write_atomic
 from bayes_unsl.models import form_model
@@ -422,16 +427,27 @@ def _fit_batches(
                 rng_keys, model, args, settings, devices=devices, progress=progress
             )
         sampled = time.perf_counter()
+        runs = runs[: len(chunk)]
+        diags = summarise_draws(
+            {
+                k: np.stack([r.posterior[k] for r in runs])
+                for k in sampled_sites(spec, runs[0].posterior)
+            },
+            {k: np.stack([r.sample_stats[k] for r in runs]) for k in _CHECKED_STATS},
+        )
         results = {}
-        for key, run in zip(chunk, runs, strict=False):
+        for key, run, diag in zip(chunk, runs, diags, strict=True):
             dataset = curves[key][1]
-            results[key] = _result(_trim(run, dataset.n_points), dataset, spec, 0.0)
+            results[key] = _result(_trim(run, dataset.n_points), dataset, spec, 0.0, diag)
         finished = time.perf_counter()
         for _, diag in results.values():
             diag["batch_size"] = len(chunk)
             diag["seconds"] = (finished - started) / len(chunk)
             diag["seconds_postprocess"] = (finished - sampled) / len(chunk)
         yield results
+
+
+_CHECKED_STATS = ("diverging", "tree_depth", "n_steps")
 
 
 def _bucket(n: int) -> int:

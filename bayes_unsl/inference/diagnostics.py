@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
 
+from bayes_unsl.inference.rank_stats import ess_bulk, ess_tail, rhat
+
 __all__ = [
+    "summarise_draws",
     "ConvergenceWarning",
     "Thresholds",
     "chain_separation",
@@ -35,27 +39,64 @@ class Thresholds:
 def summarise_convergence(idata: az.InferenceData, var_names: list[str] | None = None) -> dict:
     """R-hat, bulk and tail ESS over the sampled parameters, and the sampler's statistics."""
     post = idata.posterior if var_names is None else idata.posterior[var_names]
-    n_chains = int(post.sizes["chain"])
-    out: dict = {"chains": n_chains, "draws": int(post.sizes["draw"])}
-    if n_chains > 1:
-        rhat = az.rhat(post)
-        out["r_hat_max"] = _max_over(rhat)
-        out["chain_separation"], out["chain_separation_site"] = chain_separation(post)
-    else:
-        out["r_hat_max"] = float("nan")
-    out["ess_bulk_min"] = _min_over(az.ess(post, method="bulk"))
-    out["ess_tail_min"] = _min_over(az.ess(post, method="tail"))
+    draws = {k: v.transpose("chain", "draw", ...).values[None] for k, v in post.items()}
     stats = idata.get("sample_stats")
-    if stats is not None and "diverging" in stats:
-        out["divergences"] = int(stats["diverging"].sum())
-    else:
-        out["divergences"] = 0
-    if stats is not None and "tree_depth" in stats:
-        out["tree_depth_mean"] = float(stats["tree_depth"].mean())
-        out["tree_depth_max"] = int(stats["tree_depth"].max())
-    if stats is not None and "n_steps" in stats:
-        out["gradient_evals"] = int(stats["n_steps"].sum())
-        out["gradient_evals_per_ess"] = out["gradient_evals"] / max(out["ess_bulk_min"], 1e-9)
+    stat_arrays = {}
+    if stats is not None:
+        stat_arrays = {
+            k: stats[k].values[None] for k in ("diverging", "tree_depth", "n_steps") if k in stats
+        }
+    return summarise_draws(draws, stat_arrays)[0]
+
+
+def summarise_draws(
+    draws: Mapping[str, np.ndarray],
+    sample_stats: Mapping[str, np.ndarray] | None = None,
+    *,
+    fits_per_pass: int = 256,
+) -> list[dict]:
+    """:func:`summarise_convergence` for many fits at once, one dict per fit.
+
+    ``draws``: parameter name -> array ``(fit, chain, draw, ...)``; ``sample_stats``:
+    ``diverging``, ``tree_depth`` and ``n_steps`` as ``(fit, chain, draw)``. The rank
+    statistics of every parameter of every fit run in one vectorised pass (in slices of
+    ``fits_per_pass`` fits to bound memory), which is what makes thousands of batched
+    curves cheap to check.
+    """
+    names, blocks = [], []
+    for name, values in draws.items():
+        values = np.asarray(values, dtype=float)
+        block = values.reshape(values.shape[:3] + (-1,))
+        if block.shape[-1]:
+            names += [str(name)] * block.shape[-1]
+            blocks.append(block)
+    n_fits, n_chains, n_draws = blocks[0].shape[:3]
+    series = np.moveaxis(np.concatenate(blocks, axis=-1), -1, 1)  # (fit, series, chain, draw)
+    parts = []
+    for start in range(0, n_fits, fits_per_pass):
+        x = series[start : start + fits_per_pass]
+        parts.append((rhat(x), ess_bulk(x), ess_tail(x), _separation(x)))
+    r_hat, bulk, tail, gaps = (np.concatenate(p) for p in zip(*parts, strict=True))
+    stats = dict(sample_stats or {})
+    out = []
+    for i in range(n_fits):
+        row: dict = {"chains": n_chains, "draws": n_draws}
+        row["r_hat_max"] = _nan_extreme(r_hat[i], np.nanmax) if n_chains > 1 else float("nan")
+        if n_chains > 1:
+            worst = int(np.argmax(gaps[i]))
+            positive = gaps[i][worst] > 0
+            row["chain_separation"] = float(gaps[i][worst]) if positive else 0.0
+            row["chain_separation_site"] = names[worst] if positive else ""
+        row["ess_bulk_min"] = _nan_extreme(bulk[i], np.nanmin)
+        row["ess_tail_min"] = _nan_extreme(tail[i], np.nanmin)
+        row["divergences"] = int(stats["diverging"][i].sum()) if "diverging" in stats else 0
+        if "tree_depth" in stats:
+            row["tree_depth_mean"] = float(stats["tree_depth"][i].mean())
+            row["tree_depth_max"] = int(stats["tree_depth"][i].max())
+        if "n_steps" in stats:
+            row["gradient_evals"] = int(stats["n_steps"][i].sum())
+            row["gradient_evals_per_ess"] = row["gradient_evals"] / max(row["ess_bulk_min"], 1e-9)
+        out.append(row)
     return out
 
 
@@ -69,26 +110,29 @@ def chain_separation(post) -> tuple[float, str]:
     """
     worst, site = 0.0, ""
     for name in post.data_vars:
-        values = np.asarray(post[name].values, dtype=float)
+        values = np.asarray(post[name].transpose("chain", "draw", ...).values, dtype=float)
         if values.size == 0:
             continue
-        values = values.reshape(values.shape[0], values.shape[1], -1)
-        means = values.mean(axis=1)
-        within = np.sqrt(values.var(axis=1, ddof=1).mean(axis=0))
-        gap = (means.max(axis=0) - means.min(axis=0)) / np.where(within > 0, within, np.inf)
-        if np.nanmax(gap) > worst:
-            worst, site = float(np.nanmax(gap)), str(name)
+        series = np.moveaxis(values.reshape(values.shape[:2] + (-1,)), -1, 0)
+        gap = float(np.max(_separation(series)))
+        if gap > worst:
+            worst, site = gap, str(name)
     return worst, site
 
 
-def _max_over(ds) -> float:
-    vals = [np.nanmax(ds[v].values) for v in ds.data_vars if np.size(ds[v].values)]
-    return float(np.nanmax(vals)) if vals else float("nan")
+def _separation(x: np.ndarray) -> np.ndarray:
+    """Largest gap between chain means in within-chain sds, for ``(..., chain, draw)``."""
+    means = x.mean(axis=-1)
+    within = np.sqrt(x.var(axis=-1, ddof=1).mean(axis=-1))
+    gap = (means.max(axis=-1) - means.min(axis=-1)) / np.where(within > 0, within, np.inf)
+    return np.nan_to_num(gap, nan=0.0)
 
 
-def _min_over(ds) -> float:
-    vals = [np.nanmin(ds[v].values) for v in ds.data_vars if np.size(ds[v].values)]
-    return float(np.nanmin(vals)) if vals else float("nan")
+def _nan_extreme(values: np.ndarray, reduce) -> float:
+    """``reduce`` over the non-NaN values; NaN when there are none."""
+    if np.all(np.isnan(values)):
+        return float("nan")
+    return float(reduce(values))
 
 
 def convergence_problems(diag: dict, thresholds: Thresholds = Thresholds()) -> list[str]:

@@ -145,8 +145,9 @@ def report(rows: list[dict], out: str) -> str:
         "# fit_many throughput by batch size",
         "",
         "Curves: the 16 double-descent context curves, repeated with their own seeds "
-        "(perturbed by noise where the noise column says so), BNSL with 1 break, 4 chains, no automatic remedy; draws and "
-        "warm-up per row. One batch per row (a batch size of 1: four curves one at a time). "
+        "(perturbed by noise where the noise column says so), BNSL with 1 break, 4 "
+        "chains, no automatic remedy; draws and warm-up per row. One batch per row (a "
+        "batch size of 1: four curves one at a time). "
         "Phases in seconds for the whole batch: compile (once per batch shape, cached on "
         "disk across processes), sampling (warm-up and draws), predictive (log likelihood "
         "and posterior predictive on the device), postprocess (host: InferenceData and "

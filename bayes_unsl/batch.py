@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,13 @@ from bayes_unsl.fit import (
     DEFAULT_LEVELS,
     Fit,
     _attrs,
+    _inference_data,
     _model_for,
-    _result,
     load,
     parse_options,
     remedy,
     sampled_sites,
+    with_run_info,
 )
 from bayes_unsl.inference.diagnostics import (
     ConvergenceWarning,
@@ -273,7 +274,7 @@ def fit_many(
                 progress,
             )
             for done in batches:
-                for key, (idata, diag) in done.items():
+                for key, (run_, diag) in done.items():
                     seconds[key] += diag["seconds"]
                     problems = convergence_problems(diag)
                     if problems and attempt < retries:
@@ -283,17 +284,14 @@ def fit_many(
                     diag["remedies"] = remedies[key]
                     diag["seconds"] = seconds[key]  # every attempt, the remedies' included
                     _, dataset, context = curves[key]
-                    idata.attrs.update(
-                        _attrs(spec, attempt_settings, dataset, context, seed, precision, diag)
-                    )
-                    idata.attrs.update(
-                        {
-                            "backend": platform,
-                            "group": json.dumps(_jsonable(key), default=str),
-                            "requested_settings": _settings_json(settings),
-                        }
-                    )
-                    fits[key] = Fit(idata)
+                    attrs = {
+                        **_attrs(spec, attempt_settings, dataset, context, seed, precision, diag),
+                        "backend": platform,
+                        "group": json.dumps(_jsonable(key), default=str),
+                        "requested_settings": _settings_json(settings),
+                    }
+                    build = partial(_inference_data, run_, dataset, form_.dims)
+                    fits[key] = Fit.deferred(attrs, run_.posterior, build)
                     if out_dir is not None:
                         fits[key].save(out_dir / _file_name(key))
                 if out_dir is not None:
@@ -438,7 +436,7 @@ def _fit_batches(
         results = {}
         for key, run, diag in zip(chunk, runs, diags, strict=True):
             dataset = curves[key][1]
-            results[key] = _result(_trim(run, dataset.n_points), dataset, spec, 0.0, diag)
+            results[key] = (_trim(run, dataset.n_points), with_run_info(diag, run, 0.0))
         finished = time.perf_counter()
         for _, diag in results.values():
             diag["batch_size"] = len(chunk)

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -187,20 +187,19 @@ def _sample(dataset, spec, context, settings, seed, precision, progress):
     return _result(run, dataset, spec, time.perf_counter() - started)
 
 
-def _result(run, dataset: Dataset, spec: ModelSpec, seconds: float, diag: dict | None = None):
-    """InferenceData and convergence diagnostics of one curve's NUTS run.
+def _result(run, dataset: Dataset, spec: ModelSpec, seconds: float):
+    """InferenceData and convergence diagnostics of one curve's NUTS run."""
+    idata = _inference_data(run, dataset, form_model(spec.form).dims)
+    diag = summarise_convergence(idata, sampled_sites(spec, run.posterior))
+    return idata, with_run_info(diag, run, seconds)
 
-    ``diag``: the run's convergence summary when the caller computed it already (a batch
-    summarises all its curves at once).
-    """
-    form_ = form_model(spec.form)
-    idata = _inference_data(run, dataset, form_.dims)
-    if diag is None:
-        diag = summarise_convergence(idata, sampled_sites(spec, run.posterior))
+
+def with_run_info(diag: dict, run, seconds: float) -> dict:
+    """A convergence summary completed with the run's timing, MAP search and verdict."""
     diag["seconds"] = seconds
     diag.update(run.info)
     diag["converged"] = not convergence_problems(diag)
-    return idata, diag
+    return diag
 
 
 def sampled_sites(spec: ModelSpec, posterior) -> list[str]:
@@ -281,12 +280,35 @@ class Fit:
     """A fitted scaling law: an ``InferenceData`` plus the methods users ask of it."""
 
     def __init__(self, idata: az.InferenceData):
-        attrs = idata.attrs
+        self._idata, self._build, self._pending = idata, None, {}
+        posterior = {
+            k: v.transpose("chain", "draw", ...).values for k, v in idata.posterior.items()
+        }
+        self._read(idata.attrs, posterior)
+
+    @classmethod
+    def deferred(
+        cls,
+        attrs: dict[str, Any],
+        posterior: dict[str, np.ndarray],
+        build: Callable[[], az.InferenceData],
+    ) -> Fit:
+        """A fit whose ``InferenceData`` is built by ``build()`` when first asked for.
+
+        Batched fits of thousands of curves return at once: diagnostics, predictions of the
+        curve and metadata need only ``attrs`` and the ``(chain, draw, ...)`` posterior
+        arrays, and the full ``InferenceData`` costs host time only for fits one opens.
+        """
+        fit_ = cls.__new__(cls)
+        fit_._idata, fit_._build, fit_._pending = None, build, dict(attrs)
+        fit_._read(attrs, posterior)
+        return fit_
+
+    def _read(self, attrs, posterior: dict[str, np.ndarray]) -> None:
         if attrs.get("schema") != SCHEMA:
             raise ValueError(
                 f"not a bayes_unsl fit (schema {attrs.get('schema')!r}, expected {SCHEMA!r})"
             )
-        self.idata = idata
         self.spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
         self.settings = SamplerSettings(**json.loads(attrs["settings"]))
         self.seed = int(attrs["seed"])
@@ -295,10 +317,22 @@ class Fit:
         self.scaling = LogScaling.from_dict(json.loads(attrs["scaling"]))
         self.form = form_model(self.spec.form)
         self._posterior = {
-            k: _flatten_draws(v.transpose("chain", "draw", ...).values)
-            for k, v in idata.posterior.data_vars.items()
-            if k in self.form.curve_sites
+            k: _flatten_draws(v) for k, v in posterior.items() if k in self.form.curve_sites
         }
+
+    @property
+    def idata(self) -> az.InferenceData:
+        """The fit as ArviZ ``InferenceData``: inputs, draws, statistics and metadata."""
+        if self._idata is None:
+            idata = self._build()
+            idata.attrs.update(self._pending)
+            self._idata, self._build, self._pending = idata, None, {}
+        return self._idata
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The metadata (spec, settings, seed, versions, diagnostics) as stored in a file."""
+        return self._idata.attrs if self._idata is not None else self._pending
 
     # -- inputs -----------------------------------------------------------------------
     def _x_matrix(self, new_x: Any) -> np.ndarray:
@@ -372,7 +406,7 @@ class Fit:
         """The break past the data, drawn from its prior (the same draws on every call)."""
         if len(self.x_names) != 1 or self.spec.form not in _FORMS_WITH_BREAKS:
             return None
-        context = json.loads(self.idata.attrs["context"])
+        context = json.loads(self.attrs["context"])
         x_max = float(self.idata.constant_data["x"].values[:, 0].max())
         n_draws = len(self._posterior["sigma"])
         return draw_future_break(
@@ -456,7 +490,7 @@ class Fit:
     # -- diagnostics and views ----------------------------------------------------------
     def diagnostics(self) -> dict[str, Any]:
         """R-hat, ESS, divergences, tree depth, timing and whether the fit converged."""
-        return json.loads(self.idata.attrs["diagnostics"])
+        return json.loads(self.attrs["diagnostics"])
 
     @property
     def converged(self) -> bool:

@@ -23,9 +23,7 @@ class OptimumWarning(UserWarning):
     """Posterior draws put the optimum at the edge of the range searched."""
 
 
-def _refine(
-    log_grid: np.ndarray, values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _refine(log_grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Argmin per row of ``values`` on ``log_grid`` and the minimum, refined by a parabola
     through the best grid point and its neighbours; also whether the best point is at an
     end of the grid (then the grid point itself)."""

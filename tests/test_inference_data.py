@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import xarray as xr
 
+import bayes_unsl as bu
 from bayes_unsl.data import validate
 from bayes_unsl.fit import _DATA_DIMS, _inference_data
 from bayes_unsl.inference.nuts import PosteriorRun
@@ -43,3 +45,25 @@ def test_layout_equals_from_dict(addition):
     for name in want.groups():
         xr.testing.assert_identical(got[name].drop_attrs(), want[name].drop_attrs())
         assert set(got[name].attrs) >= {"created_at", "arviz_version"}
+
+
+def test_deferred_fit_builds_its_inference_data_once_on_first_use(quick_fit):
+    calls = []
+
+    def build():
+        calls.append(1)
+        idata = quick_fit.idata.copy()
+        idata.attrs = {}
+        return idata
+
+    attrs = dict(quick_fit.idata.attrs)
+    posterior = {k: v.values for k, v in quick_fit.idata.posterior.items()}
+    fit_ = bu.Fit.deferred(attrs, posterior, build)
+    assert fit_.diagnostics() == quick_fit.diagnostics() and repr(fit_) == repr(quick_fit)
+    for name, draws in quick_fit.parameter_draws().items():
+        np.testing.assert_array_equal(fit_.parameter_draws()[name], draws)
+    assert not calls  # nothing above needed the InferenceData
+    assert fit_.idata.attrs == quick_fit.idata.attrs and fit_.idata is fit_.idata
+    assert len(calls) == 1
+    new_x = [1e4, 1e5]
+    pd.testing.assert_frame_equal(fit_.predict(new_x), quick_fit.predict(new_x))

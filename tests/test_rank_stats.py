@@ -6,7 +6,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from bayes_unsl.inference.rank_stats import ess_bulk, ess_tail, rhat
+from bayes_unsl.inference.rank_stats import ess_bulk, ess_tail, rank_summary, rhat
 
 
 def ar1(rng, phi: float, shape: tuple[int, ...]) -> np.ndarray:
@@ -46,6 +46,8 @@ def test_agrees_with_arviz(shape, phi):
     np.testing.assert_allclose(rhat(x), want_rhat, rtol=1e-9, equal_nan=True)
     np.testing.assert_allclose(ess_bulk(x), want_bulk, rtol=1e-9)
     np.testing.assert_allclose(ess_tail(x), want_tail, rtol=1e-9)
+    for got, want in zip(rank_summary(x), (want_rhat, want_bulk, want_tail), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, equal_nan=True)
 
 
 def test_ties_constants_and_nan_match_arviz():

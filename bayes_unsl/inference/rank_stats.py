@@ -15,7 +15,7 @@ from scipy.fft import irfft, next_fast_len, rfft
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
-__all__ = ["ess_bulk", "ess_tail", "rhat"]
+__all__ = ["ess_bulk", "ess_tail", "rank_summary", "rhat"]
 
 MIN_DRAWS = 4
 
@@ -61,11 +61,14 @@ def rhat(x: np.ndarray) -> np.ndarray:
         return _nan(x)
     bad = _invalid(x)
     split = split_chains(np.where(bad[..., None, None], 0.0, x))
-    bulk = _classic_rhat(z_scale(split))
+    return np.where(bad, np.nan, _rhat_of_split(split, z_scale(split)))
+
+
+def _rhat_of_split(split: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Bulk R-hat of the normal scores ``z`` of ``split``, or the folded (tail) R-hat."""
     flat = split.reshape(split.shape[:-2] + (-1,))
     folded = np.abs(split - np.median(flat, axis=-1)[..., None, None])
-    tail = _classic_rhat(z_scale(folded))
-    return np.where(bad, np.nan, np.maximum(bulk, tail))
+    return np.maximum(_classic_rhat(z), _classic_rhat(z_scale(folded)))
 
 
 def _autocovariance(x: np.ndarray) -> np.ndarray:
@@ -128,10 +131,27 @@ def ess_tail(x: np.ndarray, probs: tuple[float, float] = (0.05, 0.95)) -> np.nda
     if _too_short(x, min_chains=1):
         return _nan(x)
     bad = _invalid(x)
-    x = np.where(bad[..., None, None], 0.0, x)
+    return np.where(bad, np.nan, _tail_ess(np.where(bad[..., None, None], 0.0, x), probs))
+
+
+def _tail_ess(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
     flat = x.reshape(x.shape[:-2] + (-1,))
     out = []
     for prob in probs:
         q = np.quantile(flat, prob, axis=-1)
         out.append(_ess(split_chains((x <= q[..., None, None]).astype(float))))
-    return np.where(bad, np.nan, np.minimum(*out))
+    return np.minimum(*out)
+
+
+def rank_summary(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rhat(x), ess_bulk(x), ess_tail(x))``, sharing the rank normalisation."""
+    x = np.asarray(x, dtype=float)
+    if _too_short(x, min_chains=1):
+        return _nan(x), _nan(x), _nan(x)
+    bad = _invalid(x)
+    x = np.where(bad[..., None, None], 0.0, x)
+    split = split_chains(x)
+    z = z_scale(split)
+    r_hat = _rhat_of_split(split, z) if x.shape[-2] >= 2 else _nan(x)
+    values = (r_hat, _ess(z), _tail_ess(x, (0.05, 0.95)))
+    return tuple(np.where(bad, np.nan, v) for v in values)

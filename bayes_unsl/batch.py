@@ -55,9 +55,11 @@ __all__ = ["FitCollection", "fit_many", "load_many"]
 
 INDEX = "collection.json"
 SCHEMA = "bayes_unsl.collection/1"
-# Below this many curves a GPU's launch latency costs more than it gains (measured: one
-# curve is 20x slower on an H100 than on a 2-core CPU; 64 curves break even).
-GPU_MIN_CURVES = 64
+# Below this many curves a GPU's launch latency costs more than it gains. Measured on an
+# H100 (benchmarks/results/throughput_gpu.md): 16 curves in one batch, 0.75 s per curve
+# after compilation, against 3-7 s per curve one at a time on a CPU; a single curve is
+# many times slower on the GPU than on a CPU.
+GPU_MIN_CURVES = 16
 
 
 class FitCollection(Mapping):
@@ -207,7 +209,7 @@ def fit_many(
     Options are those of :func:`bayes_unsl.fit`. ``batch_size``: curves per compiled batch
     (default: one at a time on a CPU, where batching curves of unlike difficulty measured
     slower; up to 4,096 on a GPU; lower it if memory runs out).
-    ``device``: "cpu" or "gpu" (default: the GPU for 64 curves or more when there is one);
+    ``device``: "cpu" or "gpu" (default: the GPU for 16 curves or more when there is one);
     the curve axis is sharded over all local devices of that kind (``shard=False``: one
     device; batches are rounded up to a multiple of the devices). ``out``: a directory
     where each group's fit is saved as soon as its batch finishes; groups already saved
@@ -460,7 +462,7 @@ def _masked_model(spec):
 
 def _stack(entries, length: int, seed: int):
     """Padded, stacked model arguments ``(z, context, mask, log_y)`` and one key per curve."""
-    zs, masks, log_ys, contexts, keys = [], [], [], [], []
+    zs, masks, log_ys, contexts, indices = [], [], [], [], []
     for index, dataset, context in entries:
         n = dataset.n_points
         pad = length - n
@@ -468,10 +470,14 @@ def _stack(entries, length: int, seed: int):
         log_ys.append(np.concatenate([dataset.log_y, np.repeat(dataset.log_y[-1:], pad)]))
         masks.append(np.arange(length) < n)
         contexts.append(context)
-        keys.append(jax.random.fold_in(jax.random.PRNGKey(seed), index))
+        indices.append(index)
     context = jax.tree_util.tree_map(lambda *v: jnp.asarray(np.stack(v)), *contexts)
     args = (jnp.asarray(np.stack(zs)), context, jnp.asarray(np.stack(masks)))
-    return (*args, jnp.asarray(np.stack(log_ys))), jnp.stack(keys)
+    # One vmapped call: stacking thousands of separately made keys compiles a
+    # concatenation of thousands of operands (seconds per batch size).
+    fold = jax.vmap(jax.random.fold_in, in_axes=(None, 0))
+    keys = fold(jax.random.PRNGKey(seed), jnp.asarray(indices, dtype=jnp.uint32))
+    return (*args, jnp.asarray(np.stack(log_ys))), keys
 
 
 def _trim(run, n: int):

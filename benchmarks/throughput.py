@@ -97,9 +97,7 @@ def measure(args: argparse.Namespace, batch_size: int) -> dict:
         "seconds": round(seconds, 2),
         "compile_s": round(compile_s, 2),
         "sampling_s": round(float(per_fit["seconds_sampling"].sum()) * batches / n_curves, 2),
-        "predictive_s": round(
-            float(per_fit["seconds_predictive"].sum()) * batches / n_curves, 2
-        ),
+        "predictive_s": round(float(per_fit["seconds_predictive"].sum()) * batches / n_curves, 2),
         "postprocess_s": round(float(per_fit["seconds_postprocess"].sum()), 2),
         "curves_per_s_after_compile": round(len(fits) / after, 4),
         "s_per_curve_after_compile": round(after / len(fits), 4),

@@ -147,8 +147,17 @@ def lr_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bu.ConvergenceWarning)
         return bu.fit(
-            lr_table(), x=["N", "lr"], y="loss", form="unsl", breaks=0,
-            priors={"opposition": [1]}, chains=2, warmup=400, draws=400, seed=0, retries=0,
+            lr_table(),
+            x=["N", "lr"],
+            y="loss",
+            form="unsl",
+            breaks=0,
+            priors={"opposition": [1]},
+            chains=2,
+            warmup=400,
+            draws=400,
+            seed=0,
+            retries=0,
         )
 
 
@@ -184,8 +193,16 @@ def test_a_fit_with_a_force_over_two_inputs_predicts_and_saves(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bu.ConvergenceWarning)
         fit = bu.fit(
-            lr_table(), x=["N", "lr"], y="loss", form="unsl", breaks=0,
-            priors={"opposition": [[0, 1]]}, chains=1, warmup=20, draws=20, map_starts=2,
+            lr_table(),
+            x=["N", "lr"],
+            y="loss",
+            form="unsl",
+            breaks=0,
+            priors={"opposition": [[0, 1]]},
+            chains=1,
+            warmup=20,
+            draws=20,
+            map_starts=2,
             retries=0,
         )
     assert fit.idata.posterior["rise"].shape == (1, 20, 1, 2)

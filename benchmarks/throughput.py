@@ -14,7 +14,8 @@ Each measurement fits one batch of ``batch size`` curves (four curves one at a t
 batch size of 1) and is appended to ``--rows`` (JSON lines), so runs on several machines
 and settings collect in one file; ``--out`` names the Markdown and JSON tables written from
 all the rows (benchmarks/results/<out>.{md,json}). ``--report`` rewrites them from the rows
-without fitting. XLA flags (``XLA_FLAGS``) in effect are recorded with every row.
+without fitting; findings kept in ``results/<out>.notes.md`` are included. XLA flags
+(``XLA_FLAGS``) in effect are recorded with every row.
 """
 
 from __future__ import annotations
@@ -154,6 +155,11 @@ def report(rows: list[dict], out: str) -> str:
         "",
         markdown_table(table[[c for c in COLUMNS if c in table]]),
         "",
+    ]
+    notes = RESULTS / f"{Path(out).name}.notes.md"
+    if notes.exists():  # findings written by hand, kept when the tables are regenerated
+        lines += [notes.read_text().strip(), ""]
+    lines += [
         "## Runs",
         "",
         markdown_table(runs),

@@ -56,7 +56,7 @@ __all__ = ["FitCollection", "fit_many", "load_many"]
 INDEX = "collection.json"
 SCHEMA = "bayes_unsl.collection/1"
 # Below this many curves a GPU's launch latency costs more than it gains. Measured on an
-# H100 (benchmarks/results/throughput_gpu.md): 16 curves in one batch, 0.75 s per curve
+# H100 (benchmarks/results/throughput.md): 16 curves in one batch, 0.75 s per curve
 # after compilation, against 3-7 s per curve one at a time on a CPU; a single curve is
 # many times slower on the GPU than on a CPU.
 GPU_MIN_CURVES = 16

@@ -56,12 +56,7 @@ def _classic_rhat(x: np.ndarray) -> np.ndarray:
 
 def rhat(x: np.ndarray) -> np.ndarray:
     """Rank-normalised split R-hat: the larger of the bulk and the folded (tail) value."""
-    x = np.asarray(x, dtype=float)
-    if _too_short(x, min_chains=2):
-        return _nan(x)
-    bad = _invalid(x)
-    split = split_chains(np.where(bad[..., None, None], 0.0, x))
-    return np.where(bad, np.nan, _rhat_of_split(split, z_scale(split)))
+    return rank_summary(x)[0]
 
 
 def _rhat_of_split(split: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -117,21 +112,12 @@ def _ess(x: np.ndarray) -> np.ndarray:
 
 def ess_bulk(x: np.ndarray) -> np.ndarray:
     """Bulk ESS: the ESS of the rank-normalised split chains."""
-    x = np.asarray(x, dtype=float)
-    if _too_short(x, min_chains=1):
-        return _nan(x)
-    bad = _invalid(x)
-    split = split_chains(np.where(bad[..., None, None], 0.0, x))
-    return np.where(bad, np.nan, _ess(z_scale(split)))
+    return rank_summary(x)[1]
 
 
 def ess_tail(x: np.ndarray, probs: tuple[float, float] = (0.05, 0.95)) -> np.ndarray:
     """Tail ESS: the smaller ESS of the indicators of lying below the 5% and 95% quantiles."""
-    x = np.asarray(x, dtype=float)
-    if _too_short(x, min_chains=1):
-        return _nan(x)
-    bad = _invalid(x)
-    return np.where(bad, np.nan, _tail_ess(np.where(bad[..., None, None], 0.0, x), probs))
+    return rank_summary(x, probs)[2]
 
 
 def _tail_ess(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
@@ -143,8 +129,14 @@ def _tail_ess(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
     return np.minimum(*out)
 
 
-def rank_summary(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(rhat(x), ess_bulk(x), ess_tail(x))``, sharing the rank normalisation."""
+def rank_summary(
+    x: np.ndarray, tail_probs: tuple[float, float] = (0.05, 0.95)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-hat, bulk ESS and tail ESS of every entry, sharing one rank normalisation.
+
+    R-hat needs two chains and every value four draws; entries whose draws hold NaN give
+    NaN, as in ArviZ.
+    """
     x = np.asarray(x, dtype=float)
     if _too_short(x, min_chains=1):
         return _nan(x), _nan(x), _nan(x)
@@ -153,5 +145,5 @@ def rank_summary(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     split = split_chains(x)
     z = z_scale(split)
     r_hat = _rhat_of_split(split, z) if x.shape[-2] >= 2 else _nan(x)
-    values = (r_hat, _ess(z), _tail_ess(x, (0.05, 0.95)))
+    values = (r_hat, _ess(z), _tail_ess(x, tail_probs))
     return tuple(np.where(bad, np.nan, v) for v in values)

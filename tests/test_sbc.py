@@ -8,6 +8,7 @@ import pytest
 
 from bayes_unsl.data import validate
 from bayes_unsl.evaluation.sbc import rank_statistics, run_sbc, uniformity
+from bayes_unsl.inference import nuts
 from bayes_unsl.inference.nuts import SamplerSettings
 from bayes_unsl.models import ModelSpec
 from tests.conftest import X, Y
@@ -51,3 +52,14 @@ def test_bnsl_posterior_ranks_are_uniform(addition):
     # Bonferroni over the parameters at an overall 1% level.
     assert (table.p_value > 0.01 / len(table)).all(), table
     assert (result.divergences > 0).mean() <= 0.2
+
+
+def test_batches_of_simulations_share_one_compiled_program(addition):
+    """Every batch reuses the first batch's programs (a new model function per batch had
+    compiled and kept new programs for each one)."""
+    train, _ = addition
+    data = validate(train, X, Y)
+    settings = SamplerSettings(chains=2, warmup=10, draws=10, map_starts=2)
+    before = set(nuts._PROGRAMS)
+    run_sbc(data, ModelSpec.build("bnsl", 0), simulations=6, settings=settings, batch_size=2)
+    assert len(set(nuts._PROGRAMS) - before) == 1

@@ -120,6 +120,9 @@ def run_sbc(
             prior["log_y"],
         )
         keys = jax.random.split(fit_key, simulations)
+        # One model function for every batch: the compiled programs are cached by it, and
+        # a new function per batch compiled (and kept) new programs for each batch.
+        batched_model = masked(bound)
         runs = []
         step = batch_size or simulations
         for start in range(0, simulations, step):
@@ -129,7 +132,7 @@ def run_sbc(
                 part = jax.tree_util.tree_map(
                     lambda v, pad=pad: jnp.concatenate([v, jnp.repeat(v[:1], pad, 0)]), part
                 )
-            runs += run_nuts_batch(part[0], masked(bound), part[1], settings)[: simulations - start]
+            runs += run_nuts_batch(part[0], batched_model, part[1], settings)[: simulations - start]
     sampled = [s for s in form_.sampled_sites if s in runs[0].posterior]
     ranks: dict[str, np.ndarray] = {}
     for site in sampled:

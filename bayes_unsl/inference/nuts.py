@@ -189,6 +189,8 @@ class _Programs(NamedTuple):
 
 
 _PROGRAMS: dict = {}
+# Compiled programs kept in memory (oldest dropped first; JAX's disk cache keeps the rest).
+MAX_PROGRAMS = 32
 
 
 def _signature(tree) -> tuple:
@@ -231,6 +233,8 @@ def _programs(
     # Every output has the curve axis in front: keep it split over the devices, so that
     # the state flows from one program to the next without moving.
     jit = partial(jax.jit, out_shardings=placement.sharding)
+    while len(_PROGRAMS) >= MAX_PROGRAMS:
+        _PROGRAMS.pop(next(iter(_PROGRAMS)))
     _PROGRAMS[key] = _Programs(
         init=jit(init).lower(keys, *model_args).compile(),
         chunk=jit(chunk).lower(example_state, *model_args).compile(),

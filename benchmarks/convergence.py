@@ -164,7 +164,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{args.name}.csv", index=False)
     command = "python benchmarks/convergence.py --data-root <dataset folders> " + " ".join(
-        f"--{k.replace('_', '-')} {v}"
+        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
         for k, v in vars(args).items()
         if k != "data_root" and v not in (None, False)
     )

@@ -14,13 +14,13 @@ import numpy as np
 from bayes_unsl.inference.rank_stats import rank_summary
 
 __all__ = [
-    "summarise_draws",
     "ConvergenceWarning",
     "Thresholds",
     "chain_separation",
     "check_convergence",
     "convergence_problems",
     "summarise_convergence",
+    "summarise_draws",
 ]
 
 

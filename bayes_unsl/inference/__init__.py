@@ -1,4 +1,5 @@
-"""Inference: multi-start MAP, compiled NUTS programs, convergence diagnostics."""
+"""Inference: multi-start MAP, compiled NUTS programs, convergence diagnostics (one fit or
+thousands at once)."""
 
 from bayes_unsl.inference.diagnostics import (
     ConvergenceWarning,
@@ -6,6 +7,7 @@ from bayes_unsl.inference.diagnostics import (
     check_convergence,
     convergence_problems,
     summarise_convergence,
+    summarise_draws,
 )
 from bayes_unsl.inference.nuts import PosteriorRun, SamplerSettings, run_nuts
 
@@ -18,4 +20,5 @@ __all__ = [
     "convergence_problems",
     "run_nuts",
     "summarise_convergence",
+    "summarise_draws",
 ]

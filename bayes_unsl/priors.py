@@ -102,15 +102,15 @@ class PriorSettings:
     """Shared behaviour of the priors classes: validation and a plain-dict view.
 
     ``_may_be_zero`` names settings allowed to be 0; every other number must be > 0.
-    A ``slope_coupling`` setting, where present, must lie in [0, 1).
+    A ``slope_coupling`` setting, where present, must lie in [0, 1].
     """
 
     _may_be_zero: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         _check_settings(self, may_be_zero=self._may_be_zero + ("noise_floor",))
-        if not 0 <= getattr(self, "slope_coupling", 0.0) < 1:
-            raise ValueError("slope_coupling must be in [0, 1)")
+        if not 0 <= getattr(self, "slope_coupling", 0.0) <= 1:
+            raise ValueError("slope_coupling must be in [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
@@ -148,15 +148,22 @@ class BNSLPriors(CommonPriors):
 
     The limit, the scale at the centre and the noise are set as in :class:`CommonPriors`.
 
-    - ``slope_sd``: sd of the initial slope, in units of ``y_spread`` (log y per unit of z).
-    - ``break_slope_sd``: sd of each change of slope at a break, likewise.
-    - ``slope_coupling``: slopes are sampled in log-y units at the lowest observation and
-      divided by ``1 - slope_coupling * a / min(y)`` to give slopes of log M (a
-      reparameterisation that removes a banana-shaped posterior; < 1 keeps the implied prior
-      on log-M slopes light-tailed).
+    - ``slope_sd``: sd of the slope of log y at the centre of the data, in units of
+      ``y_spread`` (log y per unit of z).
+    - ``break_slope_sd``: sd of the change of slope each break makes within the range where
+      breaks lie (the observed range, plus ``break_margin_decades``), likewise. A break at
+      an edge of that range makes only part of its change there, the rest outside.
+    - ``slope_coupling``: slopes are sampled as seen in log y at the centre of the data and
+      divided by ``1 - slope_coupling * a / y`` there to give slopes of log M. The default 1
+      makes the sampled slope exactly the slope of log y, which the data fix; this, with
+      the curve's value there and the breaks' visible slope changes, is the
+      parameterisation that samples well (benchmarks/results/convergence.md). Values
+      below 1 give the implied prior on slopes of log M a lighter tail as a nears y.
     - ``break_margin_decades``: break locations are uniform (ordered) over the observed range
-      extended by this many decades past its largest value. A break beyond the data is not
-      identified; the margin lets the posterior predictive widen there instead of hiding it.
+      extended by this many decades past its largest value. The default 0 keeps the fitted
+      breaks where the data can show them; the further-break prior below carries what may
+      happen past the data. A margin makes breaks past the data possible, whose slope
+      changes the data barely constrain (a harder posterior to sample).
     - ``sharpness_median`` and ``sharpness_sd``: LogNormal prior on f - ``sharpness_floor``,
       in z units; the floor keeps the geometry bounded as breaks turn sharp.
     - ``y_spread_floor``: the least spread of log y used to scale the slope priors.
@@ -192,8 +199,8 @@ class BNSLPriors(CommonPriors):
 
     slope_sd: float = 2.0
     break_slope_sd: float = 4.0
-    slope_coupling: float = 0.9
-    break_margin_decades: float = 1.0
+    slope_coupling: float = 1.0
+    break_margin_decades: float = 0.0
     sharpness_median: float = 0.2
     sharpness_sd: float = 1.0
     sharpness_floor: float = 0.01

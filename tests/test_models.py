@@ -47,10 +47,31 @@ def test_model_mean_is_the_bnsl_form(curve):
     assert np.allclose(mu, bnsl(params, z[:, 0] * context.half_range))
 
 
-def test_the_break_margin_extends_one_decade_past_the_data(curve):
-    context = bnsl_context(curve, ModelSpec())
+def test_breaks_lie_within_the_data_unless_a_margin_is_asked_for(curve):
+    assert np.isclose(bnsl_context(curve, ModelSpec()).break_upper_z, 1.0)
+    spec = ModelSpec.build("bnsl", 1, priors={"break_margin_decades": 1.0})
+    context = bnsl_context(curve, spec)
     top = (context.break_upper_z - 1.0) * context.half_range
     assert np.isclose(top, np.log(10.0))
+
+
+def test_the_curve_passes_through_the_sampled_centre_with_the_sampled_slope(curve):
+    """The sampled value and log-y slope at the centre are the curve's, whatever the breaks."""
+    spec = ModelSpec(breaks=2)
+    context = bnsl_context(curve, spec)
+    z = jnp.asarray(curve.z)
+    hr = context.half_range
+
+    def at_centre(params):
+        return jax.value_and_grad(lambda zz: bnsl(params, zz * hr))(0.0)
+
+    for seed in range(5):
+        trace = handlers.trace(handlers.seed(bnsl_model, seed)).get_trace(z, context, spec=spec)
+        params = {k: trace[k]["value"] for k in ("log_a", "beta", "c0", "c", "delta", "f")}
+        value, slope = at_centre(params)
+        assert np.isclose(value, trace["m_centre"]["value"], atol=1e-5)
+        # The sampled slope is the decay of log y per unit of z at the centre.
+        assert np.isclose(-slope, trace["c0_y"]["value"], rtol=1e-4, atol=1e-6)
 
 
 def test_multi_input_bnsl_is_refused(addition):

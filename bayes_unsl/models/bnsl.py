@@ -18,7 +18,9 @@ import numpyro.distributions as dist
 
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import bnsl
+from bayes_unsl.forms._ops import log1mexp
 from bayes_unsl.models.likelihood import observe_log_y
+from bayes_unsl.models.pivot import centre_slope_scale, from_centre
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
 from bayes_unsl.priors import BNSLPriors
@@ -80,20 +82,15 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     log_a = numpyro.deterministic(
         "log_a", jnp.log(limit_fraction) + jnp.minimum(context.log_y_min, m_centre)
     )
-    beta = numpyro.deterministic("beta", m_centre + jnp.log1p(-jnp.exp(log_a - m_centre)))
-    # Slopes are sampled as seen in log y at the lowest observation: there the offset a
-    # flattens a slope of log M by the factor (1 - a / y_min). Sampling slopes in log-y
-    # units and dividing by that factor removes the banana-shaped dependence between the
-    # offset and the slopes (measured: half the divergences and twice the bulk ESS on the
-    # 4-digit addition curve). ``slope_coupling`` < 1 bounds the factor, so that the prior
-    # on slopes of log M keeps a light tail as a approaches min(y).
-    slope_scale = 1.0 / (1.0 - p.slope_coupling * limit_fraction)
-    c0_z = slope_scale * numpyro.sample("c0_y", dist.Normal(0.0, p.slope_sd * spread))
+    log_m_centre = m_centre + log1mexp(log_a - m_centre)
+    slope_scale = centre_slope_scale(log_a - m_centre, p.slope_coupling)
+    slope_centre = slope_scale * numpyro.sample("c0_y", dist.Normal(0.0, p.slope_sd * spread))
     if n > 0:
         # Ordered breaks: Dirichlet spacings give the order statistics of n uniforms.
         gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)))
-        delta_z = -1.0 + (context.break_upper_z + 1.0) * jnp.cumsum(gaps)[:n]
-        c_z = slope_scale * numpyro.sample(
+        upper = context.break_upper_z
+        delta_z = -1.0 + (upper + 1.0) * jnp.cumsum(gaps)[:n]
+        c_visible = slope_scale * numpyro.sample(
             "c_y", dist.Normal(0.0, p.break_slope_sd * spread).expand([n])
         )
         log_f = numpyro.sample(
@@ -101,11 +98,13 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
             dist.Normal(math.log(p.sharpness_median), p.sharpness_sd).expand([n]),
         )
         f_z = p.sharpness_floor + jnp.exp(log_f)
+        beta, c0_z, c_z = from_centre(log_m_centre, slope_centre, c_visible, delta_z, f_z, upper)
     else:
+        beta, c0_z = log_m_centre, slope_centre
         delta_z = c_z = f_z = jnp.zeros(0)
     params = {
         "log_a": log_a,
-        "beta": beta,
+        "beta": numpyro.deterministic("beta", beta),
         "c0": numpyro.deterministic("c0", c0_z / hr),
         "c": numpyro.deterministic("c", c_z / hr),
         "delta": numpyro.deterministic("delta", delta_z * hr),

@@ -48,7 +48,9 @@ import numpyro.distributions as dist
 
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import UNSLStructure, unsl
+from bayes_unsl.forms._ops import log1mexp
 from bayes_unsl.models.likelihood import observe_log_y
+from bayes_unsl.models.pivot import centre_slope_scale, from_centre
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
 from bayes_unsl.priors import UNSLPriors
@@ -193,22 +195,22 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     log_a = numpyro.deterministic(
         "log_a", jnp.log(limit_fraction) + jnp.minimum(context.log_y_min, m_centre)
     )
-    log_reducible = m_centre + jnp.log1p(-jnp.exp(log_a - m_centre))
+    log_reducible = m_centre + log1mexp(log_a - m_centre)
     if n_terms > 1:
         share = numpyro.sample("share", dist.Dirichlet(jnp.full(n_terms, p.share_concentration)))
         log_scale = log_reducible + jnp.log(share)
     else:
         log_scale = log_reducible[None]
-    # Slopes in log-y units at the lowest observation, as in the BNSL model.
-    slope_scale = 1.0 / (1.0 - p.slope_coupling * limit_fraction)
+    # Slopes in log-y units at the centre of the data, as in the BNSL model.
+    slope_scale = centre_slope_scale(log_a - m_centre, p.slope_coupling)
     slope = dist.Normal(0.0, p.slope_sd * spread)
-    c0_z = slope_scale * numpyro.sample("c0_y", slope.expand([n_kept]))
+    slope_centre = slope_scale * numpyro.sample("c0_y", slope.expand([n_kept]))
     if n > 0:
         # Ordered breaks per input: Dirichlet spacings over [-1, break_upper_z_j].
         gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)).expand([n_kept]))
         upper = jnp.asarray(context.break_upper_z)[kept_idx, None]
         delta_z = -1.0 + (upper + 1.0) * jnp.cumsum(gaps, axis=-1)[:, :n]
-        c_z = slope_scale * numpyro.sample(
+        c_visible = slope_scale * numpyro.sample(
             "c_y", dist.Normal(0.0, p.break_slope_sd * spread).expand([n_kept, n])
         )
         log_f = numpyro.sample(
@@ -216,7 +218,13 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
             dist.Normal(math.log(p.sharpness_median), p.sharpness_sd).expand([n_kept, n]),
         )
         f_z = p.sharpness_floor + jnp.exp(log_f)
+        # Each component passes through its share of y - a at the centre, with the sampled
+        # slope there (see bayes_unsl.models.pivot).
+        beta, c0_z, c_z = from_centre(
+            log_scale[:n_kept], slope_centre, c_visible, delta_z, f_z, upper
+        )
     else:
+        beta, c0_z = log_scale[:n_kept], slope_centre
         delta_z = c_z = f_z = jnp.zeros((n_kept, 0))
 
     # Inputs without a bottleneck component keep a place in the per-input sites, with a
@@ -230,7 +238,7 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     hr_kept = hr[kept_idx]
     params = {
         "log_a": log_a,
-        "beta": numpyro.deterministic("beta", per_input(log_scale[:n_kept], -jnp.inf)),
+        "beta": numpyro.deterministic("beta", per_input(beta, -jnp.inf)),
         "c0": numpyro.deterministic("c0", per_input(c0_z / hr_kept, 0.0)),
         "c": numpyro.deterministic("c", per_input(c_z / hr_kept[:, None], 0.0)),
         "delta": numpyro.deterministic("delta", per_input(delta_z * hr_kept[:, None], 0.0)),

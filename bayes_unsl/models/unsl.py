@@ -20,8 +20,10 @@ BNSL, the sampler works in standardised coordinates and the natural-unit paramet
 ``u = log x - center`` are recorded as deterministic sites:
 
 - ``log_a``: log of the limit a;
-- ``beta``, ``c0`` (one per input): log scale at the centre and initial slope of each
-  bottleneck component;
+- ``beta``, ``c0`` (one per input): the form's log scale at the centre (before the breaks'
+  contribution there) and initial slope of each bottleneck component; each component is
+  sampled through its value and slope at the centre and its breaks' visible slope changes,
+  as in the BNSL model (:mod:`bayes_unsl.models.pivot`);
 - ``c``, ``delta``, ``f`` (input, break): slope changes, break locations (log units from the
   centre) and sharpness of the breaks of each bottleneck component;
 - ``beta_joint``, ``c0_joint`` (one per input): log scale at the centre and slopes of the

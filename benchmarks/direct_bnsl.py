@@ -6,11 +6,12 @@ centred log inputs (``u = log x - center``), as a first NumPyro model would writ
 slope change ``c``, a location ``delta`` uniform over the observed range plus the break
 margin (sorted) and a sharpness ``f``. The prior scales match the package's default priors
 (``bayes_unsl.priors.BNSLPriors``) converted to these units. The two models' priors agree
-in scale but not exactly: the package puts its slope priors on the slope at the centre of
-the data and on each break's slope change within the data, this model on ``c0`` and ``c``. What the package changes: the curve's value and
-log-y slope at the centre sampled instead of ``b`` and ``c0`` (which decouples them from
-``a`` and from the breaks), each break's slope change as seen within the data, standardised
-inputs, and ordered breaks from Dirichlet spacings.
+in scale but not exactly: the package puts its slope priors on the mean slope over the data
+and on each break's slope change within the data, this model on ``c0`` and ``c``. What the
+package changes: the curve's value at the centre and its mean log-y slope over the data
+sampled instead of ``b`` and ``c0`` (which decouples them from ``a`` and from the breaks),
+each break's slope change as seen within the data, standardised inputs, and ordered breaks
+from Dirichlet spacings.
 
 Import this module to register the form; nothing in the package uses it.
 """

@@ -83,8 +83,10 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         "log_a", jnp.log(limit_fraction) + jnp.minimum(context.log_y_min, m_centre)
     )
     log_m_centre = m_centre + log1mexp(log_a - m_centre)
+    # The mean slope over the data and each break's slope change within it are sampled in
+    # log-y units (bayes_unsl.models.pivot): quantities the data fix, whatever the breaks.
     slope_scale = centre_slope_scale(log_a - m_centre, p.slope_coupling)
-    slope_centre = slope_scale * numpyro.sample("c0_y", dist.Normal(0.0, p.slope_sd * spread))
+    mean_slope = slope_scale * numpyro.sample("c0_y", dist.Normal(0.0, p.slope_sd * spread))
     if n > 0:
         # Ordered breaks: Dirichlet spacings give the order statistics of n uniforms.
         gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)))
@@ -98,9 +100,9 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
             dist.Normal(math.log(p.sharpness_median), p.sharpness_sd).expand([n]),
         )
         f_z = p.sharpness_floor + jnp.exp(log_f)
-        beta, c0_z, c_z = from_centre(log_m_centre, slope_centre, c_visible, delta_z, f_z, upper)
+        beta, c0_z, c_z = from_centre(log_m_centre, mean_slope, c_visible, delta_z, f_z, upper)
     else:
-        beta, c0_z = log_m_centre, slope_centre
+        beta, c0_z = log_m_centre, mean_slope
         delta_z = c_z = f_z = jnp.zeros(0)
     params = {
         "log_a": log_a,

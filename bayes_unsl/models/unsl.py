@@ -22,7 +22,8 @@ BNSL, the sampler works in standardised coordinates and the natural-unit paramet
 - ``log_a``: log of the limit a;
 - ``beta``, ``c0`` (one per input): the form's log scale at the centre (before the breaks'
   contribution there) and initial slope of each bottleneck component; each component is
-  sampled through its value and slope at the centre and its breaks' visible slope changes,
+  sampled through its value at the centre, its mean slope over the data and its breaks'
+  visible slope changes,
   as in the BNSL model (:mod:`bayes_unsl.models.pivot`);
 - ``c``, ``delta``, ``f`` (input, break): slope changes, break locations (log units from the
   centre) and sharpness of the breaks of each bottleneck component;
@@ -203,10 +204,10 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         log_scale = log_reducible + jnp.log(share)
     else:
         log_scale = log_reducible[None]
-    # Slopes in log-y units at the centre of the data, as in the BNSL model.
+    # Mean slopes over the data in log-y units at the centre, as in the BNSL model.
     slope_scale = centre_slope_scale(log_a - m_centre, p.slope_coupling)
     slope = dist.Normal(0.0, p.slope_sd * spread)
-    slope_centre = slope_scale * numpyro.sample("c0_y", slope.expand([n_kept]))
+    mean_slope = slope_scale * numpyro.sample("c0_y", slope.expand([n_kept]))
     if n > 0:
         # Ordered breaks per input: Dirichlet spacings over [-1, break_upper_z_j].
         gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)).expand([n_kept]))
@@ -221,12 +222,12 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         )
         f_z = p.sharpness_floor + jnp.exp(log_f)
         # Each component passes through its share of y - a at the centre, with the sampled
-        # slope there (see bayes_unsl.models.pivot).
+        # mean slope over the data (see bayes_unsl.models.pivot).
         beta, c0_z, c_z = from_centre(
-            log_scale[:n_kept], slope_centre, c_visible, delta_z, f_z, upper
+            log_scale[:n_kept], mean_slope, c_visible, delta_z, f_z, upper
         )
     else:
-        beta, c0_z = log_scale[:n_kept], slope_centre
+        beta, c0_z = log_scale[:n_kept], mean_slope
         delta_z = c_z = f_z = jnp.zeros((n_kept, 0))
 
     # Inputs without a bottleneck component keep a place in the per-input sites, with a

@@ -23,8 +23,7 @@ BNSL, the sampler works in standardised coordinates and the natural-unit paramet
 - ``beta``, ``c0`` (one per input): the form's log scale at the centre (before the breaks'
   contribution there) and initial slope of each bottleneck component; each component is
   sampled through its value at the centre, its mean slope over the data and its breaks'
-  visible slope changes,
-  as in the BNSL model (:mod:`bayes_unsl.models.pivot`);
+  visible slope changes, as in the BNSL model (:mod:`bayes_unsl.models.pivot`);
 - ``c``, ``delta``, ``f`` (input, break): slope changes, break locations (log units from the
   centre) and sharpness of the breaks of each bottleneck component;
 - ``beta_joint``, ``c0_joint`` (one per input): log scale at the centre and slopes of the

@@ -55,6 +55,21 @@ def test_breaks_lie_within_the_data_unless_a_margin_is_asked_for(curve):
     assert np.isclose(top, np.log(10.0))
 
 
+@pytest.mark.parametrize("concentration, variance", [(1.0, 1 / 12), (3.0, 1 / 28)])
+def test_break_concentration_sets_the_spread_of_one_break_over_the_data(
+    curve, concentration, variance
+):
+    """One break's position within the data is Beta(k, k): uniform at 1, central above."""
+    spec = ModelSpec.build("bnsl", 1, priors={"break_concentration": concentration})
+    context = bnsl_context(curve, spec)
+    draws = Predictive(bnsl_model, num_samples=4000)(
+        jax.random.PRNGKey(1), jnp.asarray(curve.z), context, spec=spec
+    )
+    position = (np.asarray(draws["delta"])[:, 0] / context.half_range + 1.0) / 2.0
+    assert abs(position.mean() - 0.5) < 0.02
+    assert np.isclose(position.var(), variance, rtol=0.1)
+
+
 def test_the_curve_has_the_sampled_value_at_the_centre_and_mean_slope_over_the_data(curve):
     """What the sampler moves is the curve's value at the centre and its mean log-M slope."""
     spec = ModelSpec(breaks=2)

@@ -88,8 +88,9 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     slope_scale = centre_slope_scale(log_a - m_centre, p.slope_coupling)
     mean_slope = slope_scale * numpyro.sample("c0_y", dist.Normal(0.0, p.slope_sd * spread))
     if n > 0:
-        # Ordered breaks: Dirichlet spacings give the order statistics of n uniforms.
-        gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)))
+        # Ordered breaks: Dirichlet spacings (at concentration 1, the order statistics of
+        # n uniforms; above 1, breaks keep away from the edges and from each other).
+        gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.full(n + 1, p.break_concentration)))
         upper = context.break_upper_z
         delta_z = -1.0 + (upper + 1.0) * jnp.cumsum(gaps)[:n]
         c_visible = slope_scale * numpyro.sample(

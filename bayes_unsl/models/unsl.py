@@ -209,7 +209,9 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     mean_slope = slope_scale * numpyro.sample("c0_y", slope.expand([n_kept]))
     if n > 0:
         # Ordered breaks per input: Dirichlet spacings over [-1, break_upper_z_j].
-        gaps = numpyro.sample("break_gaps", dist.Dirichlet(jnp.ones(n + 1)).expand([n_kept]))
+        gaps = numpyro.sample(
+            "break_gaps", dist.Dirichlet(jnp.full(n + 1, p.break_concentration)).expand([n_kept])
+        )
         upper = jnp.asarray(context.break_upper_z)[kept_idx, None]
         delta_z = -1.0 + (upper + 1.0) * jnp.cumsum(gaps, axis=-1)[:, :n]
         c_visible = slope_scale * numpyro.sample(

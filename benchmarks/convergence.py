@@ -20,6 +20,7 @@ the sampler does at each setting. Writes benchmarks/results/convergence.{md,csv}
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 import warnings
@@ -83,7 +84,9 @@ def score(fit: bu.Fit, held: pd.DataFrame) -> dict:
     }
 
 
-def run(all_curves, depth: int, batch_size: int | None, form: str = "bnsl") -> list[dict]:
+def run(
+    all_curves, depth: int, batch_size: int | None, form: str = "bnsl", priors=None
+) -> list[dict]:
     one_break = ModelSpec.build("bnsl", 1).n_params
     rows = []
     for breaks in (1, 0):
@@ -103,6 +106,7 @@ def run(all_curves, depth: int, batch_size: int | None, form: str = "bnsl") -> l
                 max_tree_depth=depth,
                 retries=0,
                 batch_size=batch_size,
+                priors=priors,
                 progress_bar=False,
                 warn=False,
             )
@@ -128,13 +132,36 @@ def summary(table: pd.DataFrame) -> list[str]:
     ok = table.dropna(subset=["converged"])
     if "form" not in ok.columns:
         ok = ok.assign(form="bnsl")
-    for (group, form, depth), g in ok.groupby(["group", "form", "max_tree_depth"], sort=False):
+    every = ok.assign(group="all")
+    for (group, form, depth), g in pd.concat([ok, every]).groupby(
+        ["group", "form", "max_tree_depth"], sort=False
+    ):
         w = g["n_heldout"]
         lines.append(
             f"| {group} | {form} | {depth} | {len(g)} | {g['converged'].mean():.0%} | "
             f"{g['tree_depth_mean'].mean():.2f} | {g['grad_evals_per_ess'].median():.0f} | "
             f"{np.average(g['coverage_50'], weights=w):.0%} | "
             f"{np.average(g['coverage_90'], weights=w):.0%} | {g['width_90'].mean():.3f} |"
+        )
+    return lines
+
+
+def shares(table: pd.DataFrame) -> list[str]:
+    """Each convergence check on its own, over every curve, per form and depth."""
+    lines = [
+        "| form | max tree depth | curves | converged | R-hat <= 1.01 | bulk ESS >= 400 | "
+        "no divergences | median grad evals / ESS | mean grad evals / ESS |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    ok = table.dropna(subset=["converged"])
+    if "form" not in ok.columns:
+        ok = ok.assign(form="bnsl")
+    for (form, depth), g in ok.groupby(["form", "max_tree_depth"], sort=False):
+        lines.append(
+            f"| {form} | {depth} | {len(g)} | {g['converged'].mean():.0%} | "
+            f"{(g['r_hat_max'] <= 1.01).mean():.0%} | {(g['ess_bulk_min'] >= 400).mean():.0%} | "
+            f"{(g['divergences'] == 0).mean():.0%} | {g['grad_evals_per_ess'].median():.0f} | "
+            f"{g['grad_evals_per_ess'].mean():.0f} |"
         )
     return lines
 
@@ -151,20 +178,24 @@ def main() -> None:
         default="bnsl",
         help="comma-separated; bnsl_direct is the direct parameterisation of direct_bnsl.py",
     )
+    parser.add_argument(
+        "--priors", default=None, help="prior settings as JSON, e.g. '{\"break_concentration\": 1}'"
+    )
     parser.add_argument("--name", default="convergence", help="results file name (no suffix)")
     args = parser.parse_args()
+    priors = json.loads(args.priors) if args.priors else None
     all_curves = list(curves(args.data_root, args.benchmark))[: args.limit]
     started = time.perf_counter()
     rows = []
     for depth in (int(d) for d in args.depths.split(",")):
         for form in args.forms.split(","):
-            rows += run(all_curves, depth, args.batch_size, form)
+            rows += run(all_curves, depth, args.batch_size, form, priors)
     table = pd.DataFrame(rows)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{args.name}.csv", index=False)
     command = "python benchmarks/convergence.py --data-root <dataset folders> " + " ".join(
-        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}" if k != "priors" else f" '{v}'")
         for k, v in vars(args).items()
         if k != "data_root" and v not in (None, False)
     )
@@ -179,7 +210,10 @@ def main() -> None:
         "points than 1 break needs). Converged: max R-hat <= 1.01, bulk ESS >= 400 and no "
         "divergences. Coverage pooled over held-out points; the 90% width is the mean of "
         "log(upper / lower). bnsl_direct: the direct parameterisation of "
-        "benchmarks/direct_bnsl.py (its predictions have no further break past the data).",
+        "benchmarks/direct_bnsl.py (its predictions have no further break past the data). "
+        f"Priors: the defaults{'' if priors is None else f', except {priors}'}.",
+        "",
+        *shares(table),
         "",
         *summary(table),
         "",

@@ -11,7 +11,7 @@ and on each break's slope change within the data, this model on ``c0`` and ``c``
 package changes: the curve's value at the centre and its mean log-y slope over the data
 sampled instead of ``b`` and ``c0`` (which decouples them from ``a`` and from the breaks),
 each break's slope change as seen within the data, standardised inputs, and ordered breaks
-from Dirichlet spacings.
+from Dirichlet spacings of concentration 3 (away from the edges of the data).
 
 Import this module to register the form; nothing in the package uses it.
 """

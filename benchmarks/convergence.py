@@ -123,15 +123,19 @@ def run(
     return rows
 
 
+def _scored(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows that were fitted (not failed), with a form column."""
+    ok = table.dropna(subset=["converged"])
+    return ok if "form" in ok.columns else ok.assign(form="bnsl")
+
+
 def summary(table: pd.DataFrame) -> list[str]:
     lines = [
         "| group | form | max tree depth | curves | converged | mean tree depth | "
         "median grad evals / ESS | coverage 50% | coverage 90% | mean 90% width (log y) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    ok = table.dropna(subset=["converged"])
-    if "form" not in ok.columns:
-        ok = ok.assign(form="bnsl")
+    ok = _scored(table)
     every = ok.assign(group="all")
     for (group, form, depth), g in pd.concat([ok, every]).groupby(
         ["group", "form", "max_tree_depth"], sort=False
@@ -153,9 +157,7 @@ def shares(table: pd.DataFrame) -> list[str]:
         "no divergences | median grad evals / ESS | mean grad evals / ESS |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    ok = table.dropna(subset=["converged"])
-    if "form" not in ok.columns:
-        ok = ok.assign(form="bnsl")
+    ok = _scored(table)
     for (form, depth), g in ok.groupby(["form", "max_tree_depth"], sort=False):
         lines.append(
             f"| {form} | {depth} | {len(g)} | {g['converged'].mean():.0%} | "

@@ -45,7 +45,8 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
         "--retries",
         type=int,
         default=1,
-        help="refits with target_accept 0.99 and twice the warm-up if checks fail (default 1)",
+        help="refits with target_accept 0.99, twice the warm-up and draws on failed checks"
+        " (default 1)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 

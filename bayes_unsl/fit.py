@@ -113,8 +113,9 @@ def fit(
     ``prior_draws``: > 0 adds prior and prior predictive groups); ``precision`` ("float64"
     or "float32"); ``progress_bar`` (default: shown when stderr is a terminal); ``retries``
     (default 1: a fit that fails its convergence checks is run again with target_accept
-    0.99 and twice the warm-up; ``diagnostics()["remedies"]`` records it); ``warn`` (False
-    silences the convergence warning; the diagnostics are kept either way).
+    0.99, twice the warm-up and twice the draws; ``diagnostics()["remedies"]`` records
+    it); ``warn`` (False silences the convergence warning; the diagnostics are kept either
+    way).
     """
     run = parse_options(form, breaks, chains, warmup, draws, options)
     spec, settings, precision, retries = run.spec, run.settings, run.precision, run.retries
@@ -170,11 +171,18 @@ def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) 
 
 
 def remedy(settings: SamplerSettings) -> tuple[SamplerSettings, str]:
-    """The documented remedy for a hard posterior: smaller steps and a longer warm-up."""
+    """The documented remedy for a hard posterior: smaller steps, a longer warm-up and
+    twice the draws (an R-hat just above 1.01 with a low ESS often only needs more draws)."""
     new = replace(
-        settings, target_accept=max(settings.target_accept, 0.99), warmup=2 * settings.warmup
+        settings,
+        target_accept=max(settings.target_accept, 0.99),
+        warmup=2 * settings.warmup,
+        draws=2 * settings.draws,
     )
-    return new, f"refitted with target_accept {new.target_accept} and warm-up {new.warmup}"
+    return new, (
+        f"refitted with target_accept {new.target_accept}, warm-up {new.warmup} "
+        f"and {new.draws} draws"
+    )
 
 
 def _sample(dataset, spec, context, settings, seed, precision, progress):

@@ -351,7 +351,8 @@ def _diagnostics_section(fits: dict[str, Fit]) -> str:
         )
     text = (
         "<p>Checks: max R-hat at most 1.01, min bulk ESS at least 400, no divergent "
-        "transitions. Remedies: automatic refits with smaller steps and longer warm-up.</p>"
+        "transitions. Remedies: automatic refits with smaller steps, longer warm-up and "
+        "more draws.</p>"
     )
     return _section("diagnostics", "Diagnostics", text + _table(pd.DataFrame(rows)))
 

@@ -21,6 +21,7 @@ METHODS = {
     "bayes_unsl-bnsl1",
     "bayes_unsl-loo",
     "bayes_unsl-stack",
+    "bayes_unsl-parsimony",
     "bnsl_point",
     "m4",
     "power_law",

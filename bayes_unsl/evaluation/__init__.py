@@ -8,6 +8,7 @@ PSIS-LOO selection and stacking over fits of one curve.
 from bayes_unsl.evaluation.model_choice import (
     check_same_data,
     loo_compare,
+    parsimonious_choice,
     pointwise_loo,
     select_by_loo,
     stacked_samples,
@@ -67,6 +68,7 @@ __all__ = [
     "score_all",
     "score_names",
     "check_same_data",
+    "parsimonious_choice",
     "pointwise_loo",
     "select_by_loo",
     "stacked_samples",

@@ -2,9 +2,12 @@
 
 A curve fitted with 0, 1, 2 or 3 breaks gives several posteriors. Picking the one with the
 best leave-one-out predictive density (PSIS-LOO, Vehtari et al. 2017) is the usual choice;
-stacking (Yao et al. 2018) instead mixes their predictive distributions with the weights
-that maximise the leave-one-out density of the mixture, which hedges when no single fit
-is best everywhere. Both use only the fitted points, never held-out ones.
+the parsimonious rule keeps the simplest fit unless a more complex one is clearly better
+(a break that the data do not need makes a posterior that mixes poorly and widens the
+extrapolation for nothing); stacking (Yao et al. 2018) instead mixes their predictive
+distributions with the weights that maximise the leave-one-out density of the mixture,
+which hedges when no single fit is best everywhere. All use only the fitted points, never
+held-out ones.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_same_data",
     "loo_compare",
+    "parsimonious_choice",
     "pointwise_loo",
     "select_by_loo",
     "stacked_samples",
@@ -90,16 +94,62 @@ def loo_compare(fits: Mapping[str, Fit]) -> pd.DataFrame:
     return table
 
 
-def select_by_loo(fits: Mapping[str, Fit], comparison: pd.DataFrame | None = None) -> str:
-    """Name of the fit with the highest PSIS-LOO expected log predictive density.
+# A more complex fit must beat the simplest acceptable one by more than this many units of
+# elpd and by more than this many standard errors of the difference. Differences under 4
+# are small next to the error of the LOO estimate itself (Sivula, Magnusson and Vehtari
+# 2020); two standard errors is the usual bar for a difference that is clearly not noise.
+ELPD_MARGIN = 4.0
+SE_MULTIPLE = 2.0
 
-    ``comparison``: a table from :func:`loo_compare` of these fits, to avoid computing it
-    again.
+
+def parsimonious_choice(
+    comparison: pd.DataFrame,
+    complexity: Mapping[str, float],
+    margin: float = ELPD_MARGIN,
+    se_multiple: float = SE_MULTIPLE,
+) -> str:
+    """The simplest fit whose PSIS-LOO is not clearly worse than the best one's.
+
+    ``comparison``: a table from :func:`loo_compare` (``elpd_diff`` and ``dse`` are each
+    fit's shortfall from the best and its standard error). ``complexity``: a number per fit
+    (e.g. free parameters); smaller is simpler. A fit is clearly worse when its shortfall
+    exceeds both ``margin`` and ``se_multiple`` standard errors. Among the fits that are
+    not, the simplest wins; ties go to the higher elpd.
     """
+    missing = set(comparison.index) - set(complexity)
+    if missing:
+        raise ValueError(f"no complexity given for fit(s) {sorted(missing)}")
+    if margin < 0 or se_multiple < 0:
+        raise ValueError(f"margin and se_multiple must be >= 0, got {margin}, {se_multiple}")
+    shortfall = comparison["elpd_loo"].max() - comparison["elpd_loo"]
+    bar = np.maximum(margin, se_multiple * comparison["dse"].fillna(0.0))
+    acceptable = comparison[shortfall <= bar]
+    order = sorted(
+        acceptable.index, key=lambda n: (complexity[n], -float(acceptable.loc[n, "elpd_loo"]))
+    )
+    return str(order[0])
+
+
+def select_by_loo(
+    fits: Mapping[str, Fit],
+    comparison: pd.DataFrame | None = None,
+    rule: str = "best",
+) -> str:
+    """Name of the fit chosen by PSIS-LOO.
+
+    ``rule``: ``"best"`` takes the highest expected log predictive density;
+    ``"parsimonious"`` the fit with the fewest free parameters among those not clearly
+    worse than the best (:func:`parsimonious_choice`). ``comparison``: a table from
+    :func:`loo_compare` of these fits, to avoid computing it again.
+    """
+    if rule not in ("best", "parsimonious"):
+        raise ValueError(f"rule must be 'best' or 'parsimonious', got {rule!r}")
     table = loo_compare(fits) if comparison is None else comparison
     unknown = set(table.index) - set(fits)
     if unknown:
         raise ValueError(f"the comparison names fits that are not given: {sorted(unknown)}")
+    if rule == "parsimonious":
+        return parsimonious_choice(table, {n: fits[n].spec.n_params for n in table.index})
     return str(table["elpd_loo"].idxmax())
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from bayes_unsl._cache import enable_compilation_cache
 from bayes_unsl._precision import precision_scope
+from bayes_unsl.break_choice import AUTO, DEFAULT_MAX_BREAKS, break_counts, choose
 from bayes_unsl.data import as_columns, validate
 from bayes_unsl.fit import (
     DEFAULT_LEVELS,
@@ -99,7 +100,8 @@ class FitCollection(Mapping):
         return pd.concat(tables, ignore_index=True)
 
     def diagnostics(self) -> pd.DataFrame:
-        """One row per group: convergence, sampler statistics, time; failures with error."""
+        """One row per group: breaks, convergence, sampler statistics, time; failures with
+        error."""
         columns = (
             "converged",
             "r_hat_max",
@@ -113,7 +115,7 @@ class FitCollection(Mapping):
         rows = []
         for key, fit_ in self.fits.items():
             d = fit_.diagnostics()
-            row = {self.group: key, **{c: d.get(c) for c in columns}}
+            row = {self.group: key, "breaks": fit_.spec.breaks, **{c: d.get(c) for c in columns}}
             row["remedies"] = len(d.get("remedies", []))
             row["error"] = None
             rows.append(row)
@@ -193,7 +195,7 @@ def fit_many(
     y: str,
     *,
     form: str = "bnsl",
-    breaks: int | None = None,
+    breaks: int | str | None = None,
     chains: int = 4,
     warmup: int = 1000,
     draws: int = 1000,
@@ -219,7 +221,15 @@ def fit_many(
     A group that fails validation is reported in ``errors`` and the others are fitted.
     Groups that fail their convergence checks get the documented remedy (``retries``), as
     in :func:`bayes_unsl.fit`, and a single warning lists those still unconverged.
+
+    ``breaks="auto"`` (with ``max_breaks``, default 2): every group fitted with 0 to
+    ``max_breaks`` breaks, one batched run per count (saved under ``out/breaks<k>``), and
+    per group the parsimonious PSIS-LOO choice, as in :func:`bayes_unsl.fit`.
     """
+    if breaks == AUTO:
+        shared = {"chains": chains, "warmup": warmup, "draws": draws, "seed": seed}
+        shared.update(batch_size=batch_size, device=device, shard=shard)
+        return _fit_many_auto_breaks(data, group, x, y, form, shared, out, options)
     run = parse_options(form, breaks, chains, warmup, draws, options)
     spec, settings, precision, retries = run.spec, run.settings, run.precision, run.retries
     warn, progress = run.warn, run.progress
@@ -312,6 +322,38 @@ def fit_many(
         raise
 
     result = FitCollection({k: fits[k] for k in _ordered(curves, fits)}, errors, group)
+    _warn(result, warn)
+    return result
+
+
+def _fit_many_auto_breaks(
+    data, group: str, x, y, form: str, shared: dict, out, options: dict[str, Any]
+) -> FitCollection:
+    """``fit_many(..., breaks="auto")``: a batched run per number of breaks, then the
+    parsimonious PSIS-LOO choice per group."""
+    options = dict(options)
+    counts = break_counts(form, options.pop("max_breaks", DEFAULT_MAX_BREAKS))
+    warn = options.pop("warn", True)
+    runs = {}
+    for k in counts:
+        sub = None if out is None else Path(out) / f"breaks{k}"
+        runs[k] = fit_many(
+            data, group, x, y, form=form, breaks=k, out=sub, warn=False, **shared, **options
+        )
+    fits, errors = {}, {}
+    for key in pd.unique(as_columns(data)[group]):
+        found = {k: r.fits[key] for k, r in runs.items() if key in r.fits}
+        skipped = {k: r.errors[key] for k, r in runs.items() if key in r.errors}
+        if not found:
+            errors[key] = skipped[counts[0]]
+            continue
+        try:
+            fits[key] = choose(found, skipped)
+        except ValueError as err:
+            errors[key] = f"choice of breaks failed: {err}"
+    result = FitCollection(fits, errors, group)
+    if out is not None:
+        result.save(out)
     _warn(result, warn)
     return result
 

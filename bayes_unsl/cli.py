@@ -22,12 +22,23 @@ __all__ = ["main"]
 DEMO_SPLIT = 14  # the first 14 points are fitted, the last 3 held out (arXiv 2210.14891)
 
 
+def _breaks(text: str) -> int | str:
+    """One --breaks value: a non-negative integer, or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of breaks or 'auto': {text!r}") from None
+
+
 def _sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--breaks",
-        type=int,
+        type=_breaks,
         default=None,
-        help="breaks per component (default 1 for bnsl and unsl, 0 for the other forms)",
+        help="breaks per component (default 1 for bnsl and unsl, 0 for the other forms), or "
+        "'auto': 0 to 2 breaks, the simplest that PSIS-LOO does not find clearly worse",
     )
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
@@ -251,9 +262,9 @@ def _write_outputs(result, out: Path, table: pd.DataFrame | None, command: str) 
         "",
         *_status_lines(diag),
         "",
-        f"- breaks: {result.spec.breaks}; likelihood: {result.spec.likelihood}; seed: "
-        f"{result.seed}; chains x (warm-up + draws): {result.settings.chains} x "
-        f"({result.settings.warmup} + {result.settings.draws})",
+        f"- breaks: {result.spec.breaks}{_chosen_how(result)}; likelihood: "
+        f"{result.spec.likelihood}; seed: {result.seed}; chains x (warm-up + draws): "
+        f"{result.settings.chains} x ({result.settings.warmup} + {result.settings.draws})",
         f"- seconds: {diag['seconds']:.1f}; bayes_unsl {__version__}",
         f"- command: `{command}`",
         "",
@@ -261,6 +272,14 @@ def _write_outputs(result, out: Path, table: pd.DataFrame | None, command: str) 
     if table is not None and len(table):
         lines += ["## Posterior predictive intervals", "", markdown_table(table), ""]
     write_atomic(out / "summary.md", lambda p: p.write_text("\n".join(lines)))
+
+
+def _chosen_how(result) -> str:
+    choice = result.break_choice()
+    if choice is None:
+        return ""
+    tried = choice.index[choice["skipped"].isna()]
+    return f" (chosen by PSIS-LOO among {', '.join(map(str, tried))})"
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "RESOLUTION",
     "Dataset",
     "LogScaling",
+    "TooFewPoints",
     "as_columns",
     "validate",
     "validate_inputs",
@@ -232,6 +233,10 @@ def _column_names(x: Any, y: Any) -> tuple[tuple[Any, ...], Any]:
     return x_names, y
 
 
+class TooFewPoints(ValueError):
+    """A curve with fewer points than the model has free parameters."""
+
+
 def validate(
     data: Any,
     x: str | Sequence[str],
@@ -258,7 +263,7 @@ def validate(
     if n == 0:
         raise ValueError("the table has no rows")
     if n < min_points:
-        raise ValueError(
+        raise TooFewPoints(
             f"{n} point(s) is too few: this model has {min_points} free parameters and needs "
             "at least as many points; use fewer breaks or a simpler form"
         )

@@ -33,7 +33,15 @@ from numpyro.infer import Predictive
 from bayes_unsl import __version__
 from bayes_unsl._cache import enable_compilation_cache
 from bayes_unsl._precision import precision_scope
-from bayes_unsl.data import Dataset, LogScaling, as_columns, validate, validate_inputs
+from bayes_unsl.break_choice import AUTO, DEFAULT_MAX_BREAKS, break_counts, choice_table, choose
+from bayes_unsl.data import (
+    Dataset,
+    LogScaling,
+    TooFewPoints,
+    as_columns,
+    validate,
+    validate_inputs,
+)
 from bayes_unsl.inference.diagnostics import (
     ConvergenceWarning,
     check_convergence,
@@ -91,7 +99,7 @@ def fit(
     y: str,
     *,
     form: str = "bnsl",
-    breaks: int | None = None,
+    breaks: int | str | None = None,
     chains: int = 4,
     warmup: int = 1000,
     draws: int = 1000,
@@ -103,7 +111,11 @@ def fit(
     ``data``: a DataFrame or dict of arrays; ``x``: the input column (or list of columns);
     ``y``: the metric column. ``form``: one of :func:`bayes_unsl.models.available_forms`
     ("bnsl", "unsl", "chinchilla", "data_constrained", "m4"). ``breaks``: breaks per
-    component (default 1 for the forms that have breaks, bnsl and unsl; 0 otherwise).
+    component (default 1 for the forms that have breaks, bnsl and unsl; 0 otherwise), or
+    ``"auto"``: fit 0 to ``max_breaks`` (option, default 2) breaks and return the simplest
+    fit that PSIS-LOO does not find clearly worse than the best (:mod:`bayes_unsl.
+    break_choice`; :meth:`Fit.break_choice` shows the comparison). Counts the curve has
+    too few points for are skipped.
 
     ``options``: ``likelihood`` ("normal" or "student_t"); ``priors`` (a dict of the form's
     prior fields, e.g. :class:`bayes_unsl.priors.BNSLPriors`); ``upper_bound`` (a value the
@@ -117,6 +129,9 @@ def fit(
     it); ``warn`` (False silences the convergence warning; the diagnostics are kept either
     way).
     """
+    if breaks == AUTO:
+        sampler = {"chains": chains, "warmup": warmup, "draws": draws, "seed": seed}
+        return _fit_auto_breaks(data, x, y, form, sampler, options)
     run = parse_options(form, breaks, chains, warmup, draws, options)
     spec, settings, precision, retries = run.spec, run.settings, run.precision, run.retries
     warn, progress = run.warn, run.progress
@@ -143,6 +158,22 @@ def fit(
     return result
 
 
+def _fit_auto_breaks(data, x, y, form: str, sampler: dict, options: dict[str, Any]) -> Fit:
+    """``fit(..., breaks="auto")``: one fit per number of breaks, the parsimonious choice."""
+    options = dict(options)
+    counts = break_counts(form, options.pop("max_breaks", DEFAULT_MAX_BREAKS))
+    warn = options.pop("warn", True)
+    fits, skipped = {}, {}
+    for k in counts:
+        try:
+            fits[k] = fit(data, x, y, form=form, breaks=k, warn=False, **sampler, **options)
+        except TooFewPoints as err:
+            skipped[k] = str(err)
+    chosen = choose(fits, skipped)
+    check_convergence(chosen.diagnostics(), warn=warn)
+    return chosen
+
+
 class RunOptions(NamedTuple):
     """What :func:`fit` and :func:`bayes_unsl.fit_many` take besides the data."""
 
@@ -157,6 +188,8 @@ class RunOptions(NamedTuple):
 def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) -> RunOptions:
     """Split keyword options into a model spec, sampler settings and run switches."""
     options = dict(options)
+    if "max_breaks" in options:
+        raise TypeError("max_breaks applies to breaks='auto' only")
     precision = options.pop("precision", None)
     warn = options.pop("warn", True)
     retries = options.pop("retries", 1)
@@ -503,6 +536,11 @@ class Fit:
     @property
     def converged(self) -> bool:
         return bool(self.diagnostics()["converged"])
+
+    def break_choice(self) -> pd.DataFrame | None:
+        """How ``breaks="auto"`` chose this fit: PSIS-LOO and convergence of every number
+        of breaks tried, indexed by breaks (None for a fit whose breaks were given)."""
+        return choice_table(self.attrs)
 
     def summary(self) -> pd.DataFrame:
         """ArviZ summary of the natural-unit curve parameters and the noise scale."""

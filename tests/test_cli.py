@@ -121,3 +121,11 @@ def test_fit_by_group_reports_the_bad_group_and_fits_the_rest(addition, tmp_path
     assert list(bu.load_many(out)) == ["full", "short"]
     with pytest.raises(SystemExit, match="group column 'nope' not found"):
         main([*argv, "--group", "nope", "--out", str(out), *QUICK_ARGS])
+
+
+def test_breaks_takes_a_count_or_auto(tmp_path, capsys):
+    csv = tmp_path / "c.csv"
+    csv.write_text("n,loss\n" + "\n".join(f"{10**i},{3 - 0.1 * i}" for i in range(1, 10)))
+    with pytest.raises(SystemExit):
+        main(["fit", str(csv), "--x", "n", "--y", "loss", "--breaks", "two"])
+    assert "not a number of breaks or 'auto': 'two'" in capsys.readouterr().err

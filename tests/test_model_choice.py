@@ -6,10 +6,17 @@ import copy
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayes_unsl as bu
-from bayes_unsl.evaluation import loo_compare, select_by_loo, stacked_samples, stacking_counts
+from bayes_unsl.evaluation import (
+    loo_compare,
+    parsimonious_choice,
+    select_by_loo,
+    stacked_samples,
+    stacking_counts,
+)
 from tests.conftest import QUICK, X, Y
 
 NEW_X = [800.0, 864.0, 928.0]
@@ -36,6 +43,73 @@ def test_compare_ranks_fits_and_gives_stacking_weights(fits, table):
     assert table["pareto_k_high"].between(0, 14).all()
     assert (table["pareto_k_max"] > table["good_k"]).eq(table["pareto_k_high"] > 0).all()
     assert select_by_loo(fits, table) == table.index[0] == select_by_loo(fits)
+
+
+def test_parsimonious_rule_picks_among_the_fits_by_their_size(fits, table):
+    chosen = select_by_loo(fits, table, rule="parsimonious")
+    assert chosen in fits
+    behind = table["elpd_loo"].max() - table.loc["bnsl0", "elpd_loo"]
+    clearly_worse = behind > max(4.0, 2.0 * table.loc["bnsl0", "dse"])
+    assert chosen == ("bnsl1" if clearly_worse else "bnsl0")
+    with pytest.raises(ValueError, match="rule must be"):
+        select_by_loo(fits, table, rule="simplest")
+
+
+def _comparison(elpd: dict[str, float], dse: dict[str, float]) -> pd.DataFrame:
+    table = pd.DataFrame({"elpd_loo": elpd, "dse": dse})
+    return table.sort_values("elpd_loo", ascending=False)
+
+
+SIZES = {"bnsl0": 4, "bnsl1": 7, "bnsl2": 10}
+
+
+@pytest.mark.parametrize(
+    ("elpd", "dse", "chosen"),
+    [
+        # Ahead by less than 4: a small difference, the simplest fit is kept.
+        (
+            {"bnsl0": 10.0, "bnsl1": 13.5, "bnsl2": 13.9},
+            {"bnsl0": 0.5, "bnsl1": 0.3, "bnsl2": 0},
+            "bnsl0",
+        ),
+        # Ahead by more than 4 but within 2 standard errors: still not clearly better.
+        (
+            {"bnsl0": 10.0, "bnsl1": 16.0, "bnsl2": 16.5},
+            {"bnsl0": 3.5, "bnsl1": 0.2, "bnsl2": 0},
+            "bnsl0",
+        ),
+        # Clearly better than no break; the second break adds too little.
+        (
+            {"bnsl0": 10.0, "bnsl1": 30.0, "bnsl2": 32.0},
+            {"bnsl0": 5.0, "bnsl1": 1.5, "bnsl2": 0},
+            "bnsl1",
+        ),
+        # The second break clearly pays.
+        (
+            {"bnsl0": 10.0, "bnsl1": 30.0, "bnsl2": 45.0},
+            {"bnsl0": 8.0, "bnsl1": 4.0, "bnsl2": 0},
+            "bnsl2",
+        ),
+        # The simplest fit is also the best.
+        (
+            {"bnsl0": 20.0, "bnsl1": 19.0, "bnsl2": 18.0},
+            {"bnsl0": 0, "bnsl1": 0.5, "bnsl2": 1.0},
+            "bnsl0",
+        ),
+    ],
+)
+def test_parsimonious_choice_needs_a_clear_gain_for_each_break(elpd, dse, chosen):
+    assert parsimonious_choice(_comparison(elpd, dse), SIZES) == chosen
+
+
+def test_parsimonious_choice_refuses_unknown_sizes_and_bad_bars():
+    table = _comparison({"bnsl0": 1.0, "bnsl1": 2.0}, {"bnsl0": 1.0, "bnsl1": 0.0})
+    with pytest.raises(ValueError, match=r"no complexity given for fit\(s\) \['bnsl1'\]"):
+        parsimonious_choice(table, {"bnsl0": 4})
+    with pytest.raises(ValueError, match="must be >= 0"):
+        parsimonious_choice(table, SIZES, margin=-1.0)
+    # With no margin at all the rule is the plain best.
+    assert parsimonious_choice(table, SIZES, margin=0.0, se_multiple=0.0) == "bnsl1"
 
 
 def test_compare_refuses_fits_of_different_data(quick_fit):

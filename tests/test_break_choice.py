@@ -1,0 +1,110 @@
+"""breaks="auto": one fit per number of breaks, the parsimonious PSIS-LOO choice recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_unsl as bu
+from bayes_unsl.evaluation import parsimonious_choice, pointwise_loo
+from tests.conftest import QUICK, X, Y
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::bayes_unsl.ConvergenceWarning"),  # quick settings
+]
+
+
+def _comparison(choice: pd.DataFrame) -> pd.DataFrame:
+    fitted = choice[choice["skipped"].isna()]
+    return fitted.rename(index=lambda k: f"breaks{k}")
+
+
+def _sizes(choice: pd.DataFrame) -> dict[str, int]:
+    return {f"breaks{k}": 4 + 3 * k for k in choice.index}
+
+
+@pytest.fixture(scope="module")
+def auto_fit(addition):
+    train, _ = addition
+    return bu.fit(train, X, Y, breaks="auto", max_breaks=1, seed=2, warn=False, **QUICK)
+
+
+def test_auto_fit_is_the_parsimonious_choice_and_records_it(auto_fit, tmp_path):
+    choice = auto_fit.break_choice()
+    assert list(choice.index) == [0, 1]
+    assert choice["chosen"].sum() == 1
+    assert choice.index[choice["chosen"]][0] == auto_fit.spec.breaks
+    expected = parsimonious_choice(_comparison(choice), _sizes(choice))
+    assert expected == f"breaks{auto_fit.spec.breaks}"
+    # The recorded PSIS-LOO is that of the returned fit.
+    elpd = pointwise_loo(auto_fit).elpd_loo
+    assert choice.loc[auto_fit.spec.breaks, "elpd_loo"] == pytest.approx(elpd)
+    assert choice.loc[auto_fit.spec.breaks, "r_hat_max"] == pytest.approx(
+        auto_fit.diagnostics()["r_hat_max"]
+    )
+    saved = bu.load(auto_fit.save(tmp_path / "auto.nc"))
+    pd.testing.assert_frame_equal(saved.break_choice(), choice)
+
+
+def test_fits_with_given_breaks_record_no_choice(quick_fit):
+    assert quick_fit.break_choice() is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"breaks": 1, "max_breaks": 2}, TypeError, "max_breaks applies to breaks='auto'"),
+        ({"breaks": "auto", "form": "chinchilla"}, ValueError, "needs a form with breaks"),
+        ({"breaks": "auto", "max_breaks": 0}, ValueError, "max_breaks must be a positive"),
+        ({"breaks": "auto", "max_breaks": 1.5}, ValueError, "max_breaks must be a positive"),
+    ],
+)
+def test_auto_breaks_refuses_bad_options(addition, kwargs, error, message):
+    train, _ = addition
+    with pytest.raises(error, match=message):
+        bu.fit(train, X, Y, **kwargs)
+    with pytest.raises(error, match=message):
+        bu.fit_many(train.assign(curve="a"), "curve", X, Y, **kwargs)
+
+
+def test_fit_many_chooses_per_group_and_skips_counts_too_big_for_a_curve(addition, tmp_path):
+    train, _ = addition
+    table = pd.concat(
+        [
+            train.assign(curve="full"),
+            train.iloc[:5].assign(curve="five"),  # 0 breaks: 4 parameters; 1 break: 7
+            train.iloc[:2].assign(curve="lonely"),  # too few for any count
+        ],
+        ignore_index=True,
+    )
+    out = tmp_path / "auto"
+    fits = bu.fit_many(
+        table, "curve", X, Y, breaks="auto", max_breaks=1, seed=3, out=out, warn=False, **QUICK
+    )
+    assert list(fits) == ["full", "five"]
+    assert "too few" in fits.errors["lonely"]
+    five = fits["five"].break_choice()
+    assert fits["five"].spec.breaks == 0
+    assert five.loc[0, "chosen"] and five.loc[1, "skipped"].startswith("invalid data")
+    full = fits["full"].break_choice()
+    assert parsimonious_choice(_comparison(full), _sizes(full)) == (
+        f"breaks{fits['full'].spec.breaks}"
+    )
+    table = fits.diagnostics()
+    assert list(table["curve"]) == ["full", "five", "lonely"]
+    assert table.loc[table.curve == "five", "breaks"].item() == 0
+    # Every count is saved apart (a rerun resumes from them), the choices at the top.
+    assert {p.name for p in out.iterdir() if p.is_dir()} == {"breaks0", "breaks1"}
+    again = bu.load_many(out)
+    assert list(again) == ["full", "five"]
+    np.testing.assert_array_equal(again["full"].samples([800.0]), fits["full"].samples([800.0]))
+    pd.testing.assert_frame_equal(again["full"].break_choice(), full)
+
+
+def test_the_command_line_summary_says_how_the_breaks_were_chosen(auto_fit, quick_fit):
+    from bayes_unsl.cli import _chosen_how
+
+    assert _chosen_how(auto_fit) == " (chosen by PSIS-LOO among 0, 1)"
+    assert _chosen_how(quick_fit) == ""

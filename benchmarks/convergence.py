@@ -89,6 +89,45 @@ def score(fit: bu.Fit, held: pd.DataFrame) -> dict:
     }
 
 
+def _fit_all(table: pd.DataFrame, depth: int, batch_size, priors, **options):
+    """``fit_many`` over the curves of ``table`` as the benchmark runs it: no remedy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bu.fit_many(
+            table,
+            "curve",
+            X,
+            Y,
+            max_tree_depth=depth,
+            retries=0,
+            batch_size=batch_size,
+            priors=priors,
+            progress_bar=False,
+            warn=False,
+            **options,
+        )
+
+
+def _rows(curves_, fits, form: str, depth: int) -> list[dict]:
+    """One row per curve: its fit's diagnostics and held-out scores, or its error."""
+    rows = []
+    for name, group, train, held in curves_:
+        row = {"curve": name, "group": group, "form": form, "max_tree_depth": depth}
+        row.update(n_fit=len(train), n_heldout=len(held))
+        if name in fits:
+            row["breaks"] = fits[name].spec.breaks
+            row.update(score(fits[name], held))
+        else:
+            row["error"] = fits.errors.get(name, "not fitted")
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def _table(curves_) -> pd.DataFrame:
+    return pd.concat([train[[X, Y]].assign(curve=name) for name, _, train, _ in curves_])
+
+
 def run(
     all_curves, depth: int, batch_size: int | None, form: str = "bnsl", priors=None
 ) -> list[dict]:
@@ -96,35 +135,9 @@ def run(
     rows = []
     for breaks in (1, 0):
         picked = [c for c in all_curves if (len(c[2]) >= one_break) == (breaks == 1)]
-        if not picked:
-            continue
-        table = pd.concat([train[[X, Y]].assign(curve=name) for name, _, train, _ in picked])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fits = bu.fit_many(
-                table,
-                "curve",
-                X,
-                Y,
-                form=form,
-                breaks=breaks,
-                max_tree_depth=depth,
-                retries=0,
-                batch_size=batch_size,
-                priors=priors,
-                progress_bar=False,
-                warn=False,
-            )
-        for name, group, train, held in picked:
-            row = {"curve": name, "group": group, "form": form, "max_tree_depth": depth}
-            row["breaks"] = breaks
-            row.update(n_fit=len(train), n_heldout=len(held))
-            if name in fits.errors:
-                row["error"] = fits.errors[name]
-            else:
-                row.update(score(fits[name], held))
-            rows.append(row)
-            print(row, flush=True)
+        if picked:
+            fits = _fit_all(_table(picked), depth, batch_size, priors, form=form, breaks=breaks)
+            rows += _rows(picked, fits, form, depth)
     return rows
 
 
@@ -133,37 +146,20 @@ AUTO_MAX_BREAKS = 2
 
 def run_auto(all_curves, depth: int, batch_size: int | None, priors=None) -> list[dict]:
     """``breaks="auto"`` on every curve: rows of the chosen fits and of every count tried."""
-    table = pd.concat([train[[X, Y]].assign(curve=name) for name, _, train, _ in all_curves])
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        chosen = bu.fit_many(
-            table,
-            "curve",
-            X,
-            Y,
+    with tempfile.TemporaryDirectory() as tmp:
+        chosen = _fit_all(
+            _table(all_curves),
+            depth,
+            batch_size,
+            priors,
             breaks="auto",
             max_breaks=AUTO_MAX_BREAKS,
-            max_tree_depth=depth,
-            retries=0,
-            batch_size=batch_size,
-            priors=priors,
-            progress_bar=False,
-            warn=False,
             out=tmp,
         )
-        runs = {f"bnsl-k{k}": bu.load_many(Path(tmp) / f"breaks{k}") for k in range(3)}
-        rows = []
-        for form, fits in [("bnsl-auto", chosen), *runs.items()]:
-            for name, group, train, held in all_curves:
-                row = {"curve": name, "group": group, "form": form, "max_tree_depth": depth}
-                row.update(n_fit=len(train), n_heldout=len(held))
-                if name in fits.errors or name not in fits:
-                    row["error"] = fits.errors.get(name, "not fitted")
-                else:
-                    row["breaks"] = fits[name].spec.breaks
-                    row.update(score(fits[name], held))
-                rows.append(row)
-                print(row, flush=True)
+        rows = _rows(all_curves, chosen, "bnsl-auto", depth)
+        for k in range(AUTO_MAX_BREAKS + 1):
+            fits = bu.load_many(Path(tmp) / f"breaks{k}")
+            rows += _rows(all_curves, fits, f"bnsl-k{k}", depth)
     return rows
 
 

@@ -67,39 +67,20 @@ SIZES = {"bnsl0": 4, "bnsl1": 7, "bnsl2": 10}
     ("elpd", "dse", "chosen"),
     [
         # Ahead by less than 4: a small difference, the simplest fit is kept.
-        (
-            {"bnsl0": 10.0, "bnsl1": 13.5, "bnsl2": 13.9},
-            {"bnsl0": 0.5, "bnsl1": 0.3, "bnsl2": 0},
-            "bnsl0",
-        ),
+        ((10.0, 13.5, 13.9), (0.5, 0.3, 0.0), "bnsl0"),
         # Ahead by more than 4 but within 2 standard errors: still not clearly better.
-        (
-            {"bnsl0": 10.0, "bnsl1": 16.0, "bnsl2": 16.5},
-            {"bnsl0": 3.5, "bnsl1": 0.2, "bnsl2": 0},
-            "bnsl0",
-        ),
+        ((10.0, 16.0, 16.5), (3.5, 0.2, 0.0), "bnsl0"),
         # Clearly better than no break; the second break adds too little.
-        (
-            {"bnsl0": 10.0, "bnsl1": 30.0, "bnsl2": 32.0},
-            {"bnsl0": 5.0, "bnsl1": 1.5, "bnsl2": 0},
-            "bnsl1",
-        ),
+        ((10.0, 30.0, 32.0), (5.0, 1.5, 0.0), "bnsl1"),
         # The second break clearly pays.
-        (
-            {"bnsl0": 10.0, "bnsl1": 30.0, "bnsl2": 45.0},
-            {"bnsl0": 8.0, "bnsl1": 4.0, "bnsl2": 0},
-            "bnsl2",
-        ),
+        ((10.0, 30.0, 45.0), (8.0, 4.0, 0.0), "bnsl2"),
         # The simplest fit is also the best.
-        (
-            {"bnsl0": 20.0, "bnsl1": 19.0, "bnsl2": 18.0},
-            {"bnsl0": 0, "bnsl1": 0.5, "bnsl2": 1.0},
-            "bnsl0",
-        ),
+        ((20.0, 19.0, 18.0), (0.0, 0.5, 1.0), "bnsl0"),
     ],
 )
 def test_parsimonious_choice_needs_a_clear_gain_for_each_break(elpd, dse, chosen):
-    assert parsimonious_choice(_comparison(elpd, dse), SIZES) == chosen
+    table = _comparison(dict(zip(SIZES, elpd, strict=True)), dict(zip(SIZES, dse, strict=True)))
+    assert parsimonious_choice(table, SIZES) == chosen
 
 
 def test_parsimonious_choice_refuses_unknown_sizes_and_bad_bars():

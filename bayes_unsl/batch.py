@@ -120,8 +120,10 @@ class FitCollection(Mapping):
             row["error"] = None
             rows.append(row)
         for key, message in self.errors.items():
-            rows.append({self.group: key, "converged": False, "error": message})
-        return pd.DataFrame(rows)
+            rows.append({self.group: key, "breaks": None, "converged": False, "error": message})
+        table = pd.DataFrame(rows)
+        table["breaks"] = table["breaks"].astype("Int64")
+        return table
 
     @property
     def all_converged(self) -> bool:
@@ -227,9 +229,13 @@ def fit_many(
     per group the parsimonious PSIS-LOO choice, as in :func:`bayes_unsl.fit`.
     """
     if breaks == AUTO:
+        options = dict(options)
+        warn_auto = options.pop("warn", True)
         shared = {"chains": chains, "warmup": warmup, "draws": draws, "seed": seed}
         shared.update(batch_size=batch_size, device=device, shard=shard)
-        return _fit_many_auto_breaks(data, group, x, y, form, shared, out, options)
+        result = _fit_many_auto_breaks(data, group, x, y, form, shared, out, options)
+        _warn(result, warn_auto)
+        return result
     run = parse_options(form, breaks, chains, warmup, draws, options)
     spec, settings, precision, retries = run.spec, run.settings, run.precision, run.retries
     warn, progress = run.warn, run.progress
@@ -333,7 +339,6 @@ def _fit_many_auto_breaks(
     parsimonious PSIS-LOO choice per group."""
     options = dict(options)
     counts = break_counts(form, options.pop("max_breaks", DEFAULT_MAX_BREAKS))
-    warn = options.pop("warn", True)
     runs = {}
     for k in counts:
         sub = None if out is None else Path(out) / f"breaks{k}"
@@ -349,12 +354,11 @@ def _fit_many_auto_breaks(
             continue
         try:
             fits[key] = choose(found, skipped)
-        except ValueError as err:
+        except (ValueError, FloatingPointError) as err:  # one group's LOO, not the batch
             errors[key] = f"choice of breaks failed: {err}"
     result = FitCollection(fits, errors, group)
     if out is not None:
         result.save(out)
-    _warn(result, warn)
     return result
 
 

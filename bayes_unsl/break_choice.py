@@ -54,8 +54,9 @@ def choose(fits: Mapping[int, Fit], skipped: Mapping[int, str]) -> Fit:
     """The parsimonious PSIS-LOO choice among fits of one curve keyed by their breaks.
 
     The choice (rule, every candidate's PSIS-LOO and convergence, the counts that could not
-    be fitted and why) is recorded in the chosen fit's attributes, so that it is saved with
-    it; :func:`choice_table` reads it back.
+    be fitted and why, the seconds of all fits together) is recorded in the chosen fit's
+    attributes, so that it is saved with it; :func:`choice_table` reads it back. PSIS-LOO
+    needs every candidate's full ``InferenceData``, so deferred fits are built here.
     """
     if not fits:
         raise ValueError("no fit to choose from: " + "; ".join(skipped.values()))
@@ -88,6 +89,7 @@ def choose(fits: Mapping[int, Fit], skipped: Mapping[int, str]) -> Fit:
         "chosen_breaks": named[chosen].spec.breaks,
         "fits": rows,
         "skipped": {str(k): v for k, v in skipped.items()},
+        "seconds_all_fits": float(sum(f.diagnostics()["seconds"] for f in fits.values())),
     }
     result = named[chosen]
     result.attrs[ATTR] = json.dumps(record, sort_keys=True)
@@ -104,5 +106,8 @@ def choice_table(attrs: Mapping[str, Any]) -> pd.DataFrame | None:
         return None
     record = json.loads(text)
     rows = [{**row, "skipped": None} for row in record["fits"]]
-    rows += [{"breaks": int(k), "skipped": why} for k, why in record["skipped"].items()]
+    rows += [
+        {"breaks": int(k), "converged": False, "chosen": False, "skipped": why}
+        for k, why in record["skipped"].items()
+    ]
     return pd.DataFrame(rows).set_index("breaks").sort_index()

@@ -113,9 +113,9 @@ def fit(
     ("bnsl", "unsl", "chinchilla", "data_constrained", "m4"). ``breaks``: breaks per
     component (default 1 for the forms that have breaks, bnsl and unsl; 0 otherwise), or
     ``"auto"``: fit 0 to ``max_breaks`` (option, default 2) breaks and return the simplest
-    fit that PSIS-LOO does not find clearly worse than the best (:mod:`bayes_unsl.
-    break_choice`; :meth:`Fit.break_choice` shows the comparison). Counts the curve has
-    too few points for are skipped.
+    fit that PSIS-LOO does not find clearly worse than the best
+    (:mod:`bayes_unsl.break_choice`; :meth:`Fit.break_choice` shows the comparison).
+    Counts the curve has too few points for are skipped.
 
     ``options``: ``likelihood`` ("normal" or "student_t"); ``priors`` (a dict of the form's
     prior fields, e.g. :class:`bayes_unsl.priors.BNSLPriors`); ``upper_bound`` (a value the
@@ -130,8 +130,12 @@ def fit(
     way).
     """
     if breaks == AUTO:
+        options = dict(options)
+        warn_auto = options.pop("warn", True)
         sampler = {"chains": chains, "warmup": warmup, "draws": draws, "seed": seed}
-        return _fit_auto_breaks(data, x, y, form, sampler, options)
+        chosen = _fit_auto_breaks(data, x, y, form, sampler, options)
+        check_convergence(chosen.diagnostics(), warn=warn_auto)
+        return chosen
     run = parse_options(form, breaks, chains, warmup, draws, options)
     spec, settings, precision, retries = run.spec, run.settings, run.precision, run.retries
     warn, progress = run.warn, run.progress
@@ -162,16 +166,13 @@ def _fit_auto_breaks(data, x, y, form: str, sampler: dict, options: dict[str, An
     """``fit(..., breaks="auto")``: one fit per number of breaks, the parsimonious choice."""
     options = dict(options)
     counts = break_counts(form, options.pop("max_breaks", DEFAULT_MAX_BREAKS))
-    warn = options.pop("warn", True)
     fits, skipped = {}, {}
     for k in counts:
         try:
             fits[k] = fit(data, x, y, form=form, breaks=k, warn=False, **sampler, **options)
         except TooFewPoints as err:
             skipped[k] = str(err)
-    chosen = choose(fits, skipped)
-    check_convergence(chosen.diagnostics(), warn=warn)
-    return chosen
+    return choose(fits, skipped)
 
 
 class RunOptions(NamedTuple):

@@ -390,6 +390,15 @@ def pooled_coverage(rows: pd.DataFrame, levels: Sequence[float]) -> np.ndarray:
     return np.array([np.sum(rows[_tag(lv)].to_numpy() * w) / w.sum() for lv in levels])
 
 
+def _pooled_mean(values: pd.Series, weights: pd.Series) -> float:
+    """Mean over held-out points of per-curve means (curves weighted by their points),
+    skipping curves without a finite value, as the plain mean over curves does."""
+    keep = np.isfinite(values.to_numpy(float))
+    if not keep.any():
+        return np.nan
+    return float(np.average(values[keep], weights=weights[keep]))
+
+
 def summarise(rows: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
     """Per method: means over curves, coverage and MSCE pooled over held-out points."""
     out = []
@@ -406,7 +415,7 @@ def summarise(rows: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
             points=int(ok["n_points"].sum()),
             rmsle=ok["rmsle"].mean(),
             lpd=ok["lpd"].mean(),
-            lpd_pooled=float(np.average(ok["lpd"], weights=ok["n_points"])),
+            lpd_pooled=_pooled_mean(ok["lpd"], ok["n_points"]),
             **{f"cov{100 * lv:.0f}": c for lv, c in zip(COVERAGE_LEVELS, cov, strict=True)},
             msce=float(np.mean((msce_cov - np.asarray(MSCE_LEVELS)) ** 2)),
             crps=ok["crps"].mean(),

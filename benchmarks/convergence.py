@@ -108,12 +108,15 @@ def _fit_all(table: pd.DataFrame, depth: int, batch_size, priors, **options):
         )
 
 
-def _rows(curves_, fits, form: str, depth: int) -> list[dict]:
-    """One row per curve: its fit's diagnostics and held-out scores, or its error."""
+def _rows(curves_, fits, form: str, depth: int, breaks: int | None = None) -> list[dict]:
+    """One row per curve: its fit's diagnostics and held-out scores, or its error.
+
+    ``breaks``: the count asked for (None: each fit's own, as chosen by ``"auto"``).
+    """
     rows = []
     for name, group, train, held in curves_:
         row = {"curve": name, "group": group, "form": form, "max_tree_depth": depth}
-        row.update(n_fit=len(train), n_heldout=len(held))
+        row.update(n_fit=len(train), n_heldout=len(held), breaks=breaks)
         if name in fits:
             row["breaks"] = fits[name].spec.breaks
             row.update(score(fits[name], held))
@@ -137,7 +140,7 @@ def run(
         picked = [c for c in all_curves if (len(c[2]) >= one_break) == (breaks == 1)]
         if picked:
             fits = _fit_all(_table(picked), depth, batch_size, priors, form=form, breaks=breaks)
-            rows += _rows(picked, fits, form, depth)
+            rows += _rows(picked, fits, form, depth, breaks)
     return rows
 
 
@@ -158,8 +161,10 @@ def run_auto(all_curves, depth: int, batch_size: int | None, priors=None) -> lis
         )
         rows = _rows(all_curves, chosen, "bnsl-auto", depth)
         for k in range(AUTO_MAX_BREAKS + 1):
-            fits = bu.load_many(Path(tmp) / f"breaks{k}")
-            rows += _rows(all_curves, fits, f"bnsl-k{k}", depth)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # unconverged fits are counted, not warned
+                fits = bu.load_many(Path(tmp) / f"breaks{k}")
+            rows += _rows(all_curves, fits, f"bnsl-k{k}", depth, k)
     return rows
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayes_unsl as bu
-from bayes_unsl.cli import main
+from bayes_unsl.cli import _parser, main
 from tests.conftest import QUICK
 
 QUICK_ARGS = [
@@ -129,3 +129,6 @@ def test_breaks_takes_a_count_or_auto(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["fit", str(csv), "--x", "n", "--y", "loss", "--breaks", "two"])
     assert "not a number of breaks or 'auto': 'two'" in capsys.readouterr().err
+    for given, parsed in (("auto", "auto"), ("2", 2)):
+        argv = ["fit", str(csv), "--x", "n", "--y", "loss", "--out", "o", "--breaks", given]
+        assert _parser().parse_args(argv).breaks == parsed

@@ -91,6 +91,13 @@ def test_parsimonious_choice_refuses_unknown_sizes_and_bad_bars():
         parsimonious_choice(table, SIZES, margin=-1.0)
     # With no margin at all the rule is the plain best.
     assert parsimonious_choice(table, SIZES, margin=0.0, se_multiple=0.0) == "bnsl1"
+    with pytest.raises(ValueError, match="log scale"):
+        parsimonious_choice(table.assign(scale="deviance"), SIZES)
+    # A fit without a finite estimate is never chosen; none at all is an error.
+    broken = table.assign(elpd_loo=[np.nan, 1.0])
+    assert parsimonious_choice(broken, SIZES) == broken.index[1]
+    with pytest.raises(ValueError, match="no fit has a finite"):
+        parsimonious_choice(table.assign(elpd_loo=np.nan), SIZES)
 
 
 def test_compare_refuses_fits_of_different_data(quick_fit):

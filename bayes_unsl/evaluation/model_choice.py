@@ -94,8 +94,8 @@ def loo_compare(fits: Mapping[str, Fit]) -> pd.DataFrame:
     return table
 
 
-# A more complex fit must beat the simplest acceptable one by more than this many units of
-# elpd and by more than this many standard errors of the difference. Differences under 4
+# A fit is clearly worse than the best one when it falls short by more than this many
+# units of elpd and by more than this many standard errors of the difference. Differences under 4
 # are small next to the error of the LOO estimate itself (Sivula, Magnusson and Vehtari
 # 2020); two standard errors is the usual bar for a difference that is clearly not noise.
 ELPD_MARGIN = 4.0
@@ -121,6 +121,11 @@ def parsimonious_choice(
         raise ValueError(f"no complexity given for fit(s) {sorted(missing)}")
     if margin < 0 or se_multiple < 0:
         raise ValueError(f"margin and se_multiple must be >= 0, got {margin}, {se_multiple}")
+    if "scale" in comparison and not (comparison["scale"] == "log").all():
+        raise ValueError("the comparison must be on the log scale (higher elpd is better)")
+    comparison = comparison[np.isfinite(comparison["elpd_loo"].astype(float))]
+    if comparison.empty:
+        raise ValueError("no fit has a finite PSIS-LOO estimate")
     shortfall = comparison["elpd_loo"].max() - comparison["elpd_loo"]
     bar = np.maximum(margin, se_multiple * comparison["dse"].fillna(0.0))
     acceptable = comparison[shortfall <= bar]

@@ -1,5 +1,5 @@
-"""``breaks="auto"``: fit 0 to ``max_breaks`` breaks and keep the simplest fit that PSIS-LOO
-does not find clearly worse than the best.
+"""``breaks="auto"``: fit 0 to ``max_breaks`` breaks and keep the simplest converged fit that
+PSIS-LOO does not find clearly worse than the best converged one.
 
 A break the data do not need is not harmless: its location and sharpness are then free
 while its slope change sits near zero, and chains wander that funnel (R-hat fails, and the
@@ -28,7 +28,14 @@ from bayes_unsl.evaluation.model_choice import (
 if TYPE_CHECKING:
     from bayes_unsl.fit import Fit
 
-__all__ = ["ATTR", "DEFAULT_MAX_BREAKS", "break_counts", "choice_table", "choose"]
+__all__ = [
+    "ATTR",
+    "DEFAULT_MAX_BREAKS",
+    "break_counts",
+    "choice_table",
+    "choose",
+    "choose_breaks",
+]
 
 AUTO = "auto"
 ATTR = "break_choice"
@@ -50,19 +57,40 @@ def _number(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def choose(fits: Mapping[int, Fit], skipped: Mapping[int, str]) -> Fit:
-    """The parsimonious PSIS-LOO choice among fits of one curve keyed by their breaks.
+def _sizes(named: Mapping[str, Fit]) -> dict[str, int]:
+    return {n: f.spec.n_params for n, f in named.items()}
 
-    The choice (rule, every candidate's PSIS-LOO and convergence, the counts that could not
-    be fitted and why, the seconds of all fits together) is recorded in the chosen fit's
-    attributes, so that it is saved with it; :func:`choice_table` reads it back. PSIS-LOO
-    needs every candidate's full ``InferenceData``, so deferred fits are built here.
+
+def choose_breaks(fits: Mapping[int, Fit]) -> int:
+    """The number of breaks ``breaks="auto"`` keeps among fits of one curve keyed by it.
+
+    Only fits that passed their convergence checks compete when any did: the draws of a
+    fit that failed them do not represent its posterior, so its PSIS-LOO means little
+    (and a posterior that NUTS cannot cross is no forecast to hand over). Among them, the
+    fewest parameters not clearly worse than the best
+    (:func:`~bayes_unsl.evaluation.model_choice.parsimonious_choice`).
+    """
+    if not fits:
+        raise ValueError("no fit to choose from")
+    named = {f"breaks{k}": f for k, f in sorted(fits.items())}
+    usable = {n: f for n, f in named.items() if f.converged} or named
+    table = loo_compare(usable)
+    return usable[parsimonious_choice(table, _sizes(usable))].spec.breaks
+
+
+def choose(fits: Mapping[int, Fit], skipped: Mapping[int, str]) -> Fit:
+    """The fit :func:`choose_breaks` keeps, with the choice recorded in its attributes.
+
+    The record (rule, every candidate's PSIS-LOO, stacking weight and convergence, the
+    counts that could not be fitted and why, the seconds of all fits together) is saved
+    with the fit; :func:`choice_table` reads it back. PSIS-LOO needs every candidate's
+    full ``InferenceData``, so deferred fits are built here.
     """
     if not fits:
         raise ValueError("no fit to choose from: " + "; ".join(skipped.values()))
     named = {f"breaks{k}": f for k, f in sorted(fits.items())}
     table = loo_compare(named)
-    chosen = parsimonious_choice(table, {n: f.spec.n_params for n, f in named.items()})
+    chosen = f"breaks{choose_breaks(fits)}"
     rows = []
     for name, fit_ in named.items():
         d = fit_.diagnostics()
@@ -83,7 +111,7 @@ def choose(fits: Mapping[int, Fit], skipped: Mapping[int, str]) -> Fit:
             }
         )
     record = {
-        "rule": "parsimonious",
+        "rule": "parsimonious among the converged fits (all fits when none converged)",
         "elpd_margin": ELPD_MARGIN,
         "se_multiple": SE_MULTIPLE,
         "chosen_breaks": named[chosen].spec.breaks,

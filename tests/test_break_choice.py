@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import bayes_unsl as bu
+import bayes_unsl.break_choice as break_choice
 from bayes_unsl.evaluation import parsimonious_choice, pointwise_loo
 from tests.conftest import QUICK, X, Y
 
@@ -16,13 +19,44 @@ pytestmark = [
 ]
 
 
-def _comparison(choice: pd.DataFrame) -> pd.DataFrame:
-    fitted = choice[choice["skipped"].isna()]
-    return fitted.rename(index=lambda k: f"breaks{k}")
+def _expected(choice: pd.DataFrame) -> str:
+    """The rule applied to a recorded two-count choice: the converged fit if only one
+    converged, else the parsimonious choice among both."""
+    fitted = choice[choice["skipped"].isna()].rename(index=lambda k: f"breaks{k}")
+    converged = fitted.index[fitted["converged"].astype(bool)]
+    if len(converged) == 1:
+        return converged[0]
+    return parsimonious_choice(fitted, {n: 4 + 3 * int(n[-1]) for n in fitted.index})
 
 
-def _sizes(choice: pd.DataFrame) -> dict[str, int]:
-    return {f"breaks{k}": 4 + 3 * k for k in choice.index}
+class _Fake:
+    def __init__(self, breaks: int, converged: bool):
+        self.spec = SimpleNamespace(breaks=breaks, n_params=4 + 3 * breaks)
+        self.converged = converged
+
+
+@pytest.mark.parametrize(
+    ("converged", "elpd", "chosen"),
+    [
+        # The two-break fit leads clearly but did not converge: its LOO is not trusted.
+        ((True, True, False), (0.0, 30.0, 60.0), 1),
+        # Among the converged fits the simplest one not clearly worse.
+        ((True, True, False), (28.0, 30.0, 60.0), 0),
+        # None converged: the parsimonious choice among all of them.
+        ((False, False, False), (0.0, 30.0, 60.0), 2),
+        ((False, False, True), (0.0, 30.0, 31.0), 2),
+    ],
+)
+def test_auto_prefers_converged_fits(monkeypatch, converged, elpd, chosen):
+    fits = {k: _Fake(k, ok) for k, ok in enumerate(converged)}
+    by_name = {f"breaks{k}": v for k, v in enumerate(elpd)}
+
+    def compare(named):
+        table = pd.DataFrame({"elpd_loo": {n: by_name[n] for n in named}})
+        return table.assign(dse=0.0).sort_values("elpd_loo", ascending=False)
+
+    monkeypatch.setattr(break_choice, "loo_compare", compare)
+    assert break_choice.choose_breaks(fits) == chosen
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +70,7 @@ def test_auto_fit_is_the_parsimonious_choice_and_records_it(auto_fit, tmp_path):
     assert list(choice.index) == [0, 1]
     assert choice["chosen"].sum() == 1
     assert choice.index[choice["chosen"]][0] == auto_fit.spec.breaks
-    expected = parsimonious_choice(_comparison(choice), _sizes(choice))
-    assert expected == f"breaks{auto_fit.spec.breaks}"
+    assert _expected(choice) == f"breaks{auto_fit.spec.breaks}"
     # The recorded PSIS-LOO is that of the returned fit.
     elpd = pointwise_loo(auto_fit).elpd_loo
     assert choice.loc[auto_fit.spec.breaks, "elpd_loo"] == pytest.approx(elpd)
@@ -98,9 +131,7 @@ def test_fit_many_chooses_per_group_and_skips_counts_too_big_for_a_curve(
     assert five.loc[0, "chosen"] and five.loc[1, "skipped"].startswith("invalid data")
     assert five.index[five["chosen"]].tolist() == [0]  # a boolean column, skipped rows too
     full = fits["full"].break_choice()
-    assert parsimonious_choice(_comparison(full), _sizes(full)) == (
-        f"breaks{fits['full'].spec.breaks}"
-    )
+    assert _expected(full) == f"breaks{fits['full'].spec.breaks}"
     table = fits.diagnostics()
     assert list(table["curve"]) == ["full", "five", "lonely"]
     assert table["breaks"].tolist()[1:] == [0, pd.NA]

@@ -261,9 +261,10 @@ def main() -> None:
         "divergences. Coverage pooled over held-out points; the 90% width is the mean of "
         "log(upper / lower). bnsl_direct: the direct parameterisation of "
         "benchmarks/direct_bnsl.py (its predictions have no further break past the data). "
-        "bnsl-auto: per curve, the fewest breaks (0 to 2) whose PSIS-LOO on the fitted "
-        "points is not clearly worse than the best (behind by more than 4 and by more than "
-        '2 standard errors), `breaks="auto"`; bnsl-k<k>: the fits with k breaks of the same '
+        'bnsl-auto: `breaks="auto"`, per curve the fewest breaks (0 to 2) whose PSIS-LOO on '
+        "the fitted points is not clearly worse than the best (behind by more than 4 and by "
+        "more than 2 standard errors), among the fits that converged when any did "
+        "(`bayes_unsl.break_choice.choose_breaks`); bnsl-k<k>: the fits with k breaks of the same "
         "run (a curve too short for k breaks is listed with that error). "
         f"Priors: the defaults{'' if priors is None else f', except {priors}'}.",
         "",

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import bayes_unsl as bu
 from bayes_unsl.cli import main
-from bayes_unsl.data import RESOLUTION, validate
+from bayes_unsl.data import RESOLUTION, TooFewPoints, validate
 from bayes_unsl.models import ModelSpec, form_model
 
 N = np.geomspace(1e3, 1e6, 8)
@@ -113,7 +113,7 @@ API_CASES = [
          "input column 'n' takes a single value (every row is within a factor 1 + 7e-09"),
     Case("fewer points (8) than parameters (10: BNSL, 2 breaks)", table,
          "8 point(s) is too few: this model has 10 free parameters", min_points=10,
-         fit_options={"breaks": 2}),
+         fit_options={"breaks": 2}, error=TooFewPoints),  # a ValueError
     Case("no rows", lambda: {"n": [], "loss": []}, "the table has no rows"),
     Case("string with a word in a numeric column", lambda: table(n=with_value(N, 6, "abc")),
          "column 'n' has 1 value(s) that are not numbers: 'abc' (at index 6)"),

@@ -61,6 +61,19 @@ def _sizes(named: Mapping[str, Fit]) -> dict[str, int]:
     return {n: f.spec.n_params for n, f in named.items()}
 
 
+def _named(fits: Mapping[int, Fit]) -> dict[str, Fit]:
+    return {f"breaks{k}": f for k, f in sorted(fits.items())}
+
+
+def _chosen_name(named: Mapping[str, Fit], comparison: pd.DataFrame | None = None) -> str:
+    """The rule on fits keyed by name; ``comparison``: :func:`loo_compare` of all of them,
+    reused when every fit competes."""
+    usable = {n: f for n, f in named.items() if f.converged} or dict(named)
+    if comparison is None or len(usable) < len(named):
+        comparison = loo_compare(usable)
+    return parsimonious_choice(comparison, _sizes(usable))
+
+
 def choose_breaks(fits: Mapping[int, Fit]) -> int:
     """The number of breaks ``breaks="auto"`` keeps among fits of one curve keyed by it.
 
@@ -72,10 +85,8 @@ def choose_breaks(fits: Mapping[int, Fit]) -> int:
     """
     if not fits:
         raise ValueError("no fit to choose from")
-    named = {f"breaks{k}": f for k, f in sorted(fits.items())}
-    usable = {n: f for n, f in named.items() if f.converged} or named
-    table = loo_compare(usable)
-    return usable[parsimonious_choice(table, _sizes(usable))].spec.breaks
+    named = _named(fits)
+    return named[_chosen_name(named)].spec.breaks
 
 
 def choose(fits: Mapping[int, Fit], skipped: Mapping[int, str]) -> Fit:
@@ -88,9 +99,9 @@ def choose(fits: Mapping[int, Fit], skipped: Mapping[int, str]) -> Fit:
     """
     if not fits:
         raise ValueError("no fit to choose from: " + "; ".join(skipped.values()))
-    named = {f"breaks{k}": f for k, f in sorted(fits.items())}
+    named = _named(fits)
     table = loo_compare(named)
-    chosen = f"breaks{choose_breaks(fits)}"
+    chosen = _chosen_name(named, table)
     rows = []
     for name, fit_ in named.items():
         d = fit_.diagnostics()

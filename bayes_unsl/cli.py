@@ -38,7 +38,8 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
         type=_breaks,
         default=None,
         help="breaks per component (default 1 for bnsl and unsl, 0 for the other forms), or "
-        "'auto': 0 to 2 breaks, the simplest that PSIS-LOO does not find clearly worse",
+        "'auto': 0 to 2 breaks, the simplest converged fit that PSIS-LOO does not find "
+        "clearly worse",
     )
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)

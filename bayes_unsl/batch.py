@@ -51,6 +51,7 @@ from bayes_unsl.inference.nuts import run_nuts_batch
 from bayes_unsl.io import write_atomic
 from bayes_unsl.models import form_model
 from bayes_unsl.models.likelihood import masked
+from bayes_unsl.workers import run_tasks, usable_cores
 
 __all__ = ["FitCollection", "fit_many", "load_many"]
 
@@ -61,6 +62,9 @@ SCHEMA = "bayes_unsl.collection/1"
 # after compilation, against 3-7 s per curve one at a time on a CPU; a single curve is
 # many times slower on the GPU than on a CPU.
 GPU_MIN_CURVES = 16
+# Below this many curves on a CPU, starting worker processes (imports, and loading the
+# compiled programs) costs more than running the curves side by side saves.
+WORKERS_MIN_CURVES = 8
 
 
 class FitCollection(Mapping):
@@ -205,6 +209,7 @@ def fit_many(
     batch_size: int | None = None,
     device: str | None = None,
     shard: bool = True,
+    workers: int | None = None,
     out: str | os.PathLike | None = None,
     **options: Any,
 ) -> FitCollection:
@@ -215,7 +220,10 @@ def fit_many(
     slower; up to 4,096 on a GPU; lower it if memory runs out).
     ``device``: "cpu" or "gpu" (default: the GPU for 16 curves or more when there is one);
     the curve axis is sharded over all local devices of that kind (``shard=False``: one
-    device; batches are rounded up to a multiple of the devices). ``out``: a directory
+    device; batches are rounded up to a multiple of the devices). ``workers``: on a CPU,
+    worker processes that run batches side by side, one per core (default: every usable
+    core when there are at least WORKERS_MIN_CURVES curves to fit; 1: in this process
+    only). Results do not depend on it. ``out``: a directory
     where each group's fit is saved as soon as its batch finishes; groups already saved
     there with the same inputs and settings are loaded instead of refitted, so an
     interrupted run (Ctrl-C) resumes where it stopped.
@@ -232,7 +240,7 @@ def fit_many(
         options = dict(options)
         warn_auto = options.pop("warn", True)
         shared = {"chains": chains, "warmup": warmup, "draws": draws, "seed": seed}
-        shared.update(batch_size=batch_size, device=device, shard=shard)
+        shared.update(batch_size=batch_size, device=device, shard=shard, workers=workers)
         result = _fit_many_auto_breaks(data, group, x, y, form, shared, out, options)
         _warn(result, warn_auto)
         return result
@@ -241,6 +249,10 @@ def fit_many(
     warn, progress = run.warn, run.progress
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if workers is not None and (
+        not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
+    ):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     frame = as_columns(data)
     if group not in frame.columns:
         raise ValueError(
@@ -271,6 +283,7 @@ def fit_many(
     devices = jax.devices(platform) if shard else jax.devices(platform)[:1]
     enable_compilation_cache()
     todo = [k for k in curves if k not in fits]
+    n_workers = _n_workers(workers, platform, spec, len(todo))
     attempt_settings = settings
     remedies: dict[Any, list] = {k: [] for k in todo}
     seconds = dict.fromkeys(todo, 0.0)
@@ -290,6 +303,7 @@ def fit_many(
                 devices,
                 batch_size,
                 progress,
+                n_workers,
             )
             for done in batches:
                 for key, (run_, diag) in done.items():
@@ -402,6 +416,19 @@ def _platform(device: str | None, n_curves: int) -> str:
     return "gpu" if has_gpu and n_curves >= GPU_MIN_CURVES else "cpu"
 
 
+def _n_workers(workers: int | None, platform: str, spec, n_curves: int) -> int:
+    """Worker processes for a CPU run: as asked, else every usable core for a large job.
+
+    Workers import only this package, so forms registered elsewhere run in this process.
+    """
+    built_in = form_model(spec.form).model.__module__.startswith("bayes_unsl.")
+    if platform != "cpu" or not built_in:
+        return 1
+    if workers is not None:
+        return workers
+    return usable_cores() if n_curves >= WORKERS_MIN_CURVES else 1
+
+
 def _resume(out_dir: Path, curves: dict, spec, settings, seed) -> dict:
     """Fits already saved in ``out_dir`` for these exact inputs, spec, settings and seed."""
     found = {}
@@ -450,47 +477,85 @@ def _settings_json(settings) -> str:
 
 
 def _fit_batches(
-    keys, curves, spec, settings, seed, precision, platform, devices, batch_size, progress
-) -> dict:
-    """NUTS over ``keys`` in batches; yields {key: (InferenceData, diagnostics)} per batch."""
+    keys,
+    curves,
+    spec,
+    settings,
+    seed,
+    precision,
+    platform,
+    devices,
+    batch_size,
+    progress,
+    workers: int = 1,
+) -> Iterator[dict]:
+    """NUTS over ``keys`` in batches; yields {key: (InferenceData, diagnostics)} per batch.
+
+    ``workers`` > 1 (CPU only): batches run in that many worker processes, side by side,
+    and are yielded as they finish.
+    """
     # On a CPU a batch runs every iteration as long as its longest trajectory, which costs
     # more than it saves on curves of unlike difficulty (benchmarks/results/throughput.md).
     limit = batch_size or (4096 if platform == "gpu" else 1)
     n_batches = math.ceil(len(keys) / limit)
     per_batch = math.ceil(len(keys) / n_batches)
-    per_batch = math.ceil(per_batch / len(devices)) * len(devices)
-    n_max = max(curves[k][1].n_points for k in keys)
-    length = _bucket(n_max)
-    model = _masked_model(spec)
+    if workers <= 1:
+        per_batch = math.ceil(per_batch / len(devices)) * len(devices)
+    # One padded length for every batch, so that a curve's draws do not depend on which
+    # batch (or worker) it ran in.
+    length = _bucket(max(curves[k][1].n_points for k in keys))
+    chunks = [keys[start : start + per_batch] for start in range(0, len(keys), per_batch)]
     precision = precision or ("float64" if platform == "cpu" else "float32")
-    for start in range(0, len(keys), per_batch):
-        chunk = keys[start : start + per_batch]
-        padded = chunk + [chunk[0]] * (per_batch - len(chunk))
-        started = time.perf_counter()
-        with jax.default_device(devices[0]), precision_scope(precision):
-            args, rng_keys = _stack([curves[k] for k in padded], length, seed)
-            runs = run_nuts_batch(
-                rng_keys, model, args, settings, devices=devices, progress=progress
-            )
-        sampled = time.perf_counter()
-        runs = runs[: len(chunk)]
-        diags = summarise_draws(
-            {
-                k: np.stack([r.posterior[k] for r in runs])
-                for k in sampled_sites(spec, runs[0].posterior)
-            },
-            {k: np.stack([r.sample_stats[k] for r in runs]) for k in _CHECKED_STATS},
+    if workers > 1 and len(chunks) > 1:
+        tasks = [
+            ({k: curves[k] for k in chunk}, chunk, spec, settings, seed, precision, length)
+            for chunk in chunks
+        ]
+        yield from run_tasks(_fit_chunk_in_worker, tasks, workers)
+        return
+    for chunk in chunks:
+        yield _fit_chunk(
+            chunk, curves, spec, settings, seed, precision, devices, per_batch, length, progress
         )
-        results = {}
-        for key, run, diag in zip(chunk, runs, diags, strict=True):
-            dataset = curves[key][1]
-            results[key] = (_trim(run, dataset.n_points), with_run_info(diag, run, 0.0))
-        finished = time.perf_counter()
-        for _, diag in results.values():
-            diag["batch_size"] = len(chunk)
-            diag["seconds"] = (finished - started) / len(chunk)
-            diag["seconds_postprocess"] = (finished - sampled) / len(chunk)
-        yield results
+
+
+def _fit_chunk_in_worker(curves, chunk, spec, settings, seed, precision, length) -> dict:
+    """One batch in a worker process, on its one CPU device (see bayes_unsl.workers)."""
+    enable_compilation_cache()
+    devices = jax.devices("cpu")[:1]
+    return _fit_chunk(
+        chunk, curves, spec, settings, seed, precision, devices, len(chunk), length, False
+    )
+
+
+def _fit_chunk(
+    chunk, curves, spec, settings, seed, precision, devices, per_batch, length, progress
+) -> dict:
+    model = _masked_model(spec)
+    padded = chunk + [chunk[0]] * (per_batch - len(chunk))
+    started = time.perf_counter()
+    with jax.default_device(devices[0]), precision_scope(precision):
+        args, rng_keys = _stack([curves[k] for k in padded], length, seed)
+        runs = run_nuts_batch(rng_keys, model, args, settings, devices=devices, progress=progress)
+    sampled = time.perf_counter()
+    runs = runs[: len(chunk)]
+    diags = summarise_draws(
+        {
+            k: np.stack([r.posterior[k] for r in runs])
+            for k in sampled_sites(spec, runs[0].posterior)
+        },
+        {k: np.stack([r.sample_stats[k] for r in runs]) for k in _CHECKED_STATS},
+    )
+    results = {}
+    for key, run, diag in zip(chunk, runs, diags, strict=True):
+        dataset = curves[key][1]
+        results[key] = (_trim(run, dataset.n_points), with_run_info(diag, run, 0.0))
+    finished = time.perf_counter()
+    for _, diag in results.values():
+        diag["batch_size"] = len(chunk)
+        diag["seconds"] = (finished - started) / len(chunk)
+        diag["seconds_postprocess"] = (finished - sampled) / len(chunk)
+    return results
 
 
 _CHECKED_STATS = ("diverging", "tree_depth", "n_steps")

@@ -1,0 +1,54 @@
+"""Worker processes: a CPU run spread over cores gives the draws of a run in one process."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import bayes_unsl as bu
+import bayes_unsl.batch as batch
+from bayes_unsl.models import ModelSpec
+from bayes_unsl.workers import run_tasks, usable_cores
+from tests.conftest import QUICK, X, Y
+
+
+def test_tasks_run_in_workers_and_failures_surface():
+    assert sorted(run_tasks(math.sqrt, [(4.0,), (9.0,), (16.0,)], 2)) == [2.0, 3.0, 4.0]
+    with pytest.raises(RuntimeError, match="math domain error"):
+        list(run_tasks(math.sqrt, [(-1.0,)], 1))
+    with pytest.raises(ValueError, match="n_workers"):
+        list(run_tasks(math.sqrt, [(1.0,)], 0))
+
+
+def test_worker_processes_give_the_same_draws(addition):
+    train, _ = addition
+    table = __import__("pandas").concat(
+        [train.assign(curve="full"), train.iloc[:11].assign(curve="short")]
+    )
+    kw = dict(seed=5, batch_size=1, warn=False, **QUICK)
+    here = bu.fit_many(table, "curve", X, Y, workers=1, **kw)
+    spread = bu.fit_many(table, "curve", X, Y, workers=2, **kw)
+    assert list(spread) == list(here) == ["full", "short"]
+    for name in here:
+        a, b = here[name].idata.posterior, spread[name].idata.posterior
+        for site in ("m_centre", "c0_y", "c_y", "log_sigma"):
+            np.testing.assert_array_equal(a[site].values, b[site].values)
+        assert spread[name].diagnostics()["r_hat_max"] == here[name].diagnostics()["r_hat_max"]
+
+
+def test_how_many_workers():
+    spec = ModelSpec.build("bnsl", 1)
+    many = batch.WORKERS_MIN_CURVES
+    assert batch._n_workers(None, "cpu", spec, many) == usable_cores()
+    assert batch._n_workers(None, "cpu", spec, many - 1) == 1
+    assert batch._n_workers(3, "cpu", spec, 2) == 3
+    assert batch._n_workers(3, "gpu", spec, many) == 1  # a GPU runs the batch itself
+
+
+def test_bad_worker_counts(addition):
+    train, _ = addition
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="workers must be a positive integer"):
+            bu.fit_many(train.assign(curve="a"), "curve", X, Y, workers=bad)

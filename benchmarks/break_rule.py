@@ -1,0 +1,267 @@
+"""Which rule should choose the number of breaks? Judged on training splits.
+
+``breaks="auto"`` fits 0 to 2 breaks and keeps the fewest whose PSIS-LOO is not clearly worse
+than the best, among the fits that converged (all of them when none did). Whether to prefer
+converged fits, and whether to prefer fewer breaks at all, must not be decided on the
+benchmarks' held-out points. This study uses the context (training) points of each curve
+only, as benchmarks/future_break.py does: the largest-x ``--hold`` share of them (at least 2)
+is held out, BNSL with 0, 1 and 2 breaks is fitted to the rest, and each rule's choice
+predicts the held-out training points.
+
+Rules (PSIS-LOO on the fitted points only):
+- ``auto``: parsimonious among the converged fits (all when none converged); the default.
+- ``parsimonious``: parsimonious among all fits, converged or not.
+- ``loo-best``: the best expected log predictive density among all fits.
+- ``loo-best-converged``: the best among the converged fits (all when none converged).
+- ``breaks<k>``: always k breaks, or the most a curve is long enough for (for reference;
+  not a rule).
+
+Criterion, fixed before the run: the mean over domain groups of the pooled MSCE (levels 0.5
+to 0.99); rules within 0.002 of the best are tied, and among tied rules the one whose chosen
+fits converged most often wins.
+
+    python benchmarks/break_rule.py --data-root ../shared/data --domains DD,addition,LM,BB,IC
+
+Writes break_rule.md and break_rule.csv to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from calibration import LEVELS, select_curves
+from future_break import group_of, inner_split
+from provenance import git_commit, machine
+
+import bayes_unsl as bu
+from bayes_unsl.evaluation import MSCE_LEVELS, loo_compare, parsimonious_choice, score_all
+from bayes_unsl.tables import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+COUNTS = (0, 1, 2)
+TIE = 0.002
+
+
+def _converged_or_all(fits: Mapping[int, bu.Fit]) -> dict[int, bu.Fit]:
+    return {k: f for k, f in fits.items() if f.converged} or dict(fits)
+
+
+def _named(fits: Mapping[int, bu.Fit]) -> dict[str, bu.Fit]:
+    return {f"breaks{k}": f for k, f in sorted(fits.items())}
+
+
+def parsimonious(fits: Mapping[int, bu.Fit]) -> int:
+    named = _named(fits)
+    sizes = {n: f.spec.n_params for n, f in named.items()}
+    return named[parsimonious_choice(loo_compare(named), sizes)].spec.breaks
+
+
+def loo_best(fits: Mapping[int, bu.Fit]) -> int:
+    named = _named(fits)
+    return named[loo_compare(named).index[0]].spec.breaks
+
+
+RULES: dict[str, Callable[[Mapping[int, bu.Fit]], int]] = {
+    "auto": lambda fits: parsimonious(_converged_or_all(fits)),
+    "parsimonious": parsimonious,
+    "loo-best": loo_best,
+    "loo-best-converged": lambda fits: loo_best(_converged_or_all(fits)),
+    **{f"breaks{k}": (lambda fits, k=k: k if k in fits else max(fits)) for k in COUNTS},
+}
+
+
+def fit_counts(table: pd.DataFrame, args, fits_dir: Path | None) -> dict[int, bu.FitCollection]:
+    runs = {}
+    for k in COUNTS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs[k] = bu.fit_many(
+                table,
+                "curve",
+                "x",
+                "y",
+                breaks=k,
+                chains=args.chains,
+                warmup=args.warmup,
+                draws=args.draws,
+                max_tree_depth=args.max_tree_depth,
+                seed=args.seed,
+                retries=0,
+                warn=False,
+                progress_bar=False,
+                out=None if fits_dir is None else fits_dir / f"breaks{k}",
+            )
+        print(f"{k} breaks: {len(runs[k])} fits, {len(runs[k].errors)} not fitted", flush=True)
+    return runs
+
+
+def score_rules(curves, splits, runs) -> pd.DataFrame:
+    rows = []
+    for curve in curves:
+        if curve.key not in splits:
+            continue
+        fits = {k: r[curve.key] for k, r in runs.items() if curve.key in r}
+        if not fits:
+            continue
+        train, held = splits[curve.key]
+        truth = held["y"].to_numpy()
+        scale = float(train["y"].max())
+        draws_of = {}
+        for rule, choose in RULES.items():
+            k = choose(fits)
+            if k not in draws_of:
+                draws_of[k] = fits[k].samples(held["x"].to_numpy())
+            rows.append(
+                {
+                    "group": group_of(curve.domain),
+                    "curve": curve.key,
+                    "rule": rule,
+                    "breaks": k,
+                    "converged": bool(fits[k].converged),
+                    **score_all(draws_of[k], truth, LEVELS, scale=scale),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _cov(level: float) -> str:
+    return f"coverage_{100 * level:g}"
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for (group, rule), r in rows.groupby(["group", "rule"], sort=True):
+        n = r["n_points"].to_numpy(float)
+        pooled = {lvl: float(np.sum(r[_cov(lvl)] * n) / n.sum()) for lvl in LEVELS}
+        out.append(
+            {
+                "group": group,
+                "rule": rule,
+                "curves": len(r),
+                "points": int(n.sum()),
+                **{f"cov{100 * lvl:g}": pooled[lvl] for lvl in (0.5, 0.8, 0.9, 0.95)},
+                "msce": float(np.mean([(pooled[lvl] - lvl) ** 2 for lvl in MSCE_LEVELS])),
+                "rmsle": float(r["rmsle"].mean()),
+                "lpd": float(r["lpd"].mean()),
+                "width90": float(r["width_90"].median()),
+                "mean_breaks": float(r["breaks"].mean()),
+                "converged": float(r["converged"].mean()),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def rank(summary: pd.DataFrame) -> pd.DataFrame:
+    table = (
+        summary.groupby("rule", sort=False)
+        .agg(
+            msce=("msce", "mean"),
+            rmsle=("rmsle", "mean"),
+            width90=("width90", "mean"),
+            converged=("converged", "mean"),
+            mean_breaks=("mean_breaks", "mean"),
+            groups=("group", "count"),
+        )
+        .reset_index()
+    )
+    table["is_rule"] = ~table["rule"].str.startswith("breaks")
+    best = table.loc[table["is_rule"], "msce"].min()
+    table["within_tie"] = table["is_rule"] & (table["msce"] <= best + TIE)
+    return table.sort_values(["msce", "converged"], ascending=[True, False])
+
+
+def report(rows, summary, ranking, skipped, args, seconds, command) -> str:
+    import jax
+
+    tied = ranking[ranking["within_tie"]].sort_values("converged", ascending=False)
+    winner = tied.iloc[0]["rule"]
+    settings = (
+        f"{args.chains} chains, {args.warmup} warm-up + {args.draws} draws, max tree depth "
+        f"{args.max_tree_depth}, no automatic remedy, seed {args.seed}"
+    )
+    lines = [
+        "# Choosing the number of breaks, judged on training splits",
+        "",
+        f"Command: `{command}`. Machine: {machine()}; JAX {jax.__version__} on "
+        f"{jax.default_backend()}; commit {git_commit()}; {seconds:.0f} s in all.",
+        "",
+        "Per curve, the context (training) points only: the largest-x "
+        f"{args.hold:.0%} (at least 2) held out, BNSL with 0, 1 and 2 breaks fitted to the "
+        f"rest ({settings}). No benchmark held-out point is read. DD and IC curves are "
+        "scored on y divided by the largest inner-training y (LPD, width); coverage does "
+        "not depend on it.",
+        "",
+        f"Curves: {rows['curve'].nunique()} scored; {len(skipped)} skipped (fewer than 8 "
+        "inner-training points)" + (": " + ", ".join(skipped) if skipped else "") + ".",
+        "",
+        "Criterion (fixed before the run): mean over groups of the pooled MSCE; rules "
+        f"within {TIE} of the best are tied and the one whose chosen fits converged most "
+        "often wins. Fixed counts (breaks0-2) are shown for reference.",
+        "",
+        f"**Chosen: {winner}.**",
+        "",
+        "## Ranking (mean over groups)",
+        "",
+        markdown_table(ranking),
+        "",
+        "## Per group",
+        "",
+        markdown_table(summary),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--domains", default="DD,addition,LM,BB,IC")
+    p.add_argument("--max-curves", type=int, default=12, help="per domain")
+    p.add_argument("--hold", type=float, default=0.3, help="share of context points held out")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fits-dir", default=None, help="save fits here; a rerun resumes from them")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    args = parse_args(argv)
+    command = "python benchmarks/break_rule.py " + " ".join(argv or sys.argv[1:])
+    started = time.perf_counter()
+    curves = select_curves(args.domains.split(","), args.data_root, args.max_curves)
+    splits, skipped, parts = {}, [], []
+    for curve in curves:
+        split = inner_split(curve, args.hold)
+        if split is None:
+            skipped.append(curve.key)
+            continue
+        splits[curve.key] = split
+        parts.append(split[0].assign(curve=curve.key))
+    fits_dir = Path(args.fits_dir) if args.fits_dir else None
+    runs = fit_counts(pd.concat(parts, ignore_index=True), args, fits_dir)
+    rows = score_rules(curves, splits, runs)
+    summary = summarise(rows)
+    ranking = rank(summary)
+    seconds = time.perf_counter() - started
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out / "break_rule.csv", index=False)
+    text = report(rows, summary, ranking, skipped, args, seconds, command)
+    (out / "break_rule.md").write_text(text)
+    print(text)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

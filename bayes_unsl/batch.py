@@ -65,6 +65,8 @@ GPU_MIN_CURVES = 16
 # Below this many curves on a CPU, starting worker processes (imports, and loading the
 # compiled programs) costs more than running the curves side by side saves.
 WORKERS_MIN_CURVES = 8
+# Each worker is a Python process with JAX loaded (about 0.6 GB): the default stops here.
+WORKERS_MAX_DEFAULT = 16
 
 
 class FitCollection(Mapping):
@@ -222,8 +224,8 @@ def fit_many(
     the curve axis is sharded over all local devices of that kind (``shard=False``: one
     device; batches are rounded up to a multiple of the devices). ``workers``: on a CPU,
     worker processes that run batches side by side, one per core (default: every usable
-    core when there are at least WORKERS_MIN_CURVES curves to fit; 1: in this process
-    only). Results do not depend on it. ``out``: a directory
+    core, at most 16, when there are at least 8 curves to fit; 1: in this process only).
+    Results do not depend on it. ``out``: a directory
     where each group's fit is saved as soon as its batch finishes; groups already saved
     there with the same inputs and settings are loaded instead of refitted, so an
     interrupted run (Ctrl-C) resumes where it stopped.
@@ -426,7 +428,9 @@ def _n_workers(workers: int | None, platform: str, spec, n_curves: int) -> int:
         return 1
     if workers is not None:
         return workers
-    return usable_cores() if n_curves >= WORKERS_MIN_CURVES else 1
+    if n_curves < WORKERS_MIN_CURVES:
+        return 1
+    return min(usable_cores(), WORKERS_MAX_DEFAULT)
 
 
 def _resume(out_dir: Path, curves: dict, spec, settings, seed) -> dict:

@@ -41,7 +41,7 @@ def test_worker_processes_give_the_same_draws(addition):
 def test_how_many_workers():
     spec = ModelSpec.build("bnsl", 1)
     many = batch.WORKERS_MIN_CURVES
-    assert batch._n_workers(None, "cpu", spec, many) == usable_cores()
+    assert batch._n_workers(None, "cpu", spec, many) == min(usable_cores(), 16)
     assert batch._n_workers(None, "cpu", spec, many - 1) == 1
     assert batch._n_workers(3, "cpu", spec, 2) == 3
     assert batch._n_workers(3, "gpu", spec, many) == 1  # a GPU runs the batch itself

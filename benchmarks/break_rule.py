@@ -34,14 +34,13 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from calibration import LEVELS, select_curves
-from future_break import group_of, inner_split
+from future_break import group_of, inner_split, pooled
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
-from bayes_unsl.evaluation import MSCE_LEVELS, loo_compare, parsimonious_choice, score_all
+from bayes_unsl.evaluation import loo_compare, parsimonious_choice, score_all
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,23 +130,14 @@ def score_rules(curves, splits, runs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _cov(level: float) -> str:
-    return f"coverage_{100 * level:g}"
-
-
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (group, rule), r in rows.groupby(["group", "rule"], sort=True):
-        n = r["n_points"].to_numpy(float)
-        pooled = {lvl: float(np.sum(r[_cov(lvl)] * n) / n.sum()) for lvl in LEVELS}
         out.append(
             {
                 "group": group,
                 "rule": rule,
-                "curves": len(r),
-                "points": int(n.sum()),
-                **{f"cov{100 * lvl:g}": pooled[lvl] for lvl in (0.5, 0.8, 0.9, 0.95)},
-                "msce": float(np.mean([(pooled[lvl] - lvl) ** 2 for lvl in MSCE_LEVELS])),
+                **pooled(r),
                 "rmsle": float(r["rmsle"].mean()),
                 "lpd": float(r["lpd"].mean()),
                 "width90": float(r["width_90"].median()),

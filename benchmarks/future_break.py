@@ -102,21 +102,28 @@ def _cov(level: float) -> str:
     return f"coverage_{100 * level:g}"
 
 
+def pooled(rows: pd.DataFrame) -> dict:
+    """Coverage pooled over the held-out points of ``rows`` (one row per curve), its MSCE."""
+    n = rows["n_points"].to_numpy(float)
+    cov = {lvl: float(np.sum(rows[_cov(lvl)] * n) / n.sum()) for lvl in LEVELS}
+    return {
+        "curves": len(rows),
+        "points": int(n.sum()),
+        **{f"cov{100 * lvl:g}": cov[lvl] for lvl in (0.5, 0.8, 0.9, 0.95)},
+        "msce": float(np.mean([(cov[lvl] - lvl) ** 2 for lvl in MSCE_LEVELS])),
+    }
+
+
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     """Per group and variant: pooled coverage, MSCE, mean LPD and widths."""
     out = []
     for (group, rate, slope), r in rows.groupby(["group", "rate", "slope_sd"], sort=True):
-        n = r["n_points"].to_numpy(float)
-        pooled = {lvl: float(np.sum(r[_cov(lvl)] * n) / n.sum()) for lvl in LEVELS}
         out.append(
             {
                 "group": group,
                 "rate": rate,
                 "slope_sd": "relative" if slope == 0 else slope,
-                "curves": len(r),
-                "points": int(n.sum()),
-                **{f"cov{100 * lvl:g}": pooled[lvl] for lvl in (0.5, 0.8, 0.9, 0.95)},
-                "msce": float(np.mean([(pooled[lvl] - lvl) ** 2 for lvl in MSCE_LEVELS])),
+                **pooled(r),
                 "lpd": float(r["lpd"].mean()),
                 "width90": float(r["width_90"].median()),
                 "upper95/last (max)": float(r["upper95_over_last"].max()),

@@ -515,7 +515,17 @@ def _fit_batches(
             ({k: curves[k] for k in chunk}, chunk, spec, settings, seed, precision, length)
             for chunk in chunks
         ]
-        yield from run_tasks(_fit_chunk_in_worker, tasks, workers)
+        started, done = time.perf_counter(), 0
+        for results in run_tasks(_fit_chunk_in_worker, tasks, workers):
+            done += len(results)
+            if progress:
+                sys.stderr.write(
+                    f"\r{done}/{len(keys)} curves fitted by {min(workers, len(tasks))} worker "
+                    f"processes, {time.perf_counter() - started:.0f} s"
+                    + ("\n" if done == len(keys) else "")
+                )
+                sys.stderr.flush()
+            yield results
         return
     for chunk in chunks:
         yield _fit_chunk(

@@ -22,14 +22,15 @@ def test_tasks_run_in_workers_and_failures_surface():
         list(run_tasks(math.sqrt, [(1.0,)], 0))
 
 
-def test_worker_processes_give_the_same_draws(addition):
+def test_worker_processes_give_the_same_draws(addition, capsys):
     train, _ = addition
     table = __import__("pandas").concat(
         [train.assign(curve="full"), train.iloc[:11].assign(curve="short")]
     )
     kw = dict(seed=5, batch_size=1, warn=False, **QUICK)
     here = bu.fit_many(table, "curve", X, Y, workers=1, **kw)
-    spread = bu.fit_many(table, "curve", X, Y, workers=2, **kw)
+    spread = bu.fit_many(table, "curve", X, Y, workers=2, progress_bar=True, **kw)
+    assert "2/2 curves fitted by 2 worker processes" in capsys.readouterr().err
     assert list(spread) == list(here) == ["full", "short"]
     for name in here:
         a, b = here[name].idata.posterior, spread[name].idata.posterior

@@ -28,7 +28,14 @@ import pandas as pd
 
 from bayes_unsl._cache import enable_compilation_cache
 from bayes_unsl._precision import precision_scope
-from bayes_unsl.break_choice import AUTO, DEFAULT_MAX_BREAKS, break_counts, choose
+from bayes_unsl.break_choice import (
+    AUTO,
+    DEFAULT_BREAK_RULE,
+    DEFAULT_MAX_BREAKS,
+    break_counts,
+    check_break_rule,
+    choose,
+)
 from bayes_unsl.data import as_columns, validate
 from bayes_unsl.fit import (
     DEFAULT_LEVELS,
@@ -234,9 +241,10 @@ def fit_many(
     Groups that fail their convergence checks get the documented remedy (``retries``), as
     in :func:`bayes_unsl.fit`, and a single warning lists those still unconverged.
 
-    ``breaks="auto"`` (with ``max_breaks``, default 2): every group fitted with 0 to
-    ``max_breaks`` breaks, one batched run per count (saved under ``out/breaks<k>``), and
-    per group the parsimonious PSIS-LOO choice, as in :func:`bayes_unsl.fit`.
+    ``breaks="auto"`` (with ``max_breaks``, default 2, and ``break_rule``): every group
+    fitted with 0 to ``max_breaks`` breaks, one batched run per count (saved under
+    ``out/breaks<k>``), and per group the parsimonious PSIS-LOO choice, as in
+    :func:`bayes_unsl.fit`.
     """
     if breaks == AUTO:
         options = dict(options)
@@ -355,6 +363,7 @@ def _fit_many_auto_breaks(
     parsimonious PSIS-LOO choice per group."""
     options = dict(options)
     counts = break_counts(form, options.pop("max_breaks", DEFAULT_MAX_BREAKS))
+    rule = check_break_rule(options.pop("break_rule", DEFAULT_BREAK_RULE))
     runs = {}
     for k in counts:
         sub = None if out is None else Path(out) / f"breaks{k}"
@@ -369,7 +378,7 @@ def _fit_many_auto_breaks(
             errors[key] = skipped[counts[0]]
             continue
         try:
-            fits[key] = choose(found, skipped)
+            fits[key] = choose(found, skipped, rule)
         except (ValueError, FloatingPointError) as err:  # one group's LOO, not the batch
             errors[key] = f"choice of breaks failed: {err}"
     result = FitCollection(fits, errors, group)

@@ -20,6 +20,8 @@ from bayes_unsl.tables import markdown_table
 __all__ = ["main"]
 
 DEMO_SPLIT = 14  # the first 14 points are fitted, the last 3 held out (arXiv 2210.14891)
+# bayes_unsl.break_choice.BREAK_RULES, default first (not imported: --help stays fast).
+BREAK_RULES = ("parsimonious", "converged-first")
 
 
 def _breaks(text: str) -> int | str:
@@ -38,8 +40,15 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
         type=_breaks,
         default=None,
         help="breaks per component (default 1 for bnsl and unsl, 0 for the other forms), or "
-        "'auto': 0 to 2 breaks, the simplest converged fit that PSIS-LOO does not find "
-        "clearly worse",
+        "'auto': 0 to 2 breaks, the simplest fit that PSIS-LOO does not find clearly worse "
+        "(among the fits of --break-rule)",
+    )
+    p.add_argument(
+        "--break-rule",
+        choices=BREAK_RULES,
+        default=BREAK_RULES[0],
+        help="with --breaks auto: let every fitted count compete (parsimonious, the default) "
+        "or only the converged ones (converged-first)",
     )
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
@@ -139,6 +148,8 @@ def _options(args: argparse.Namespace) -> dict:
         likelihood=args.likelihood,
         warn=False,
     )
+    if args.breaks == "auto":
+        opts["break_rule"] = args.break_rule
     if args.target_accept is not None:
         opts["target_accept"] = args.target_accept
     if args.upper_bound is not None:

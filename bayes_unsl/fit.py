@@ -33,7 +33,15 @@ from numpyro.infer import Predictive
 from bayes_unsl import __version__
 from bayes_unsl._cache import enable_compilation_cache
 from bayes_unsl._precision import precision_scope
-from bayes_unsl.break_choice import AUTO, DEFAULT_MAX_BREAKS, break_counts, choice_table, choose
+from bayes_unsl.break_choice import (
+    AUTO,
+    DEFAULT_BREAK_RULE,
+    DEFAULT_MAX_BREAKS,
+    break_counts,
+    check_break_rule,
+    choice_table,
+    choose,
+)
 from bayes_unsl.data import (
     Dataset,
     LogScaling,
@@ -113,9 +121,11 @@ def fit(
     ("bnsl", "unsl", "chinchilla", "data_constrained", "m4"). ``breaks``: breaks per
     component (default 1 for the forms that have breaks, bnsl and unsl; 0 otherwise), or
     ``"auto"``: fit 0 to ``max_breaks`` (option, default 2) breaks and return the simplest
-    fit that PSIS-LOO does not find clearly worse than the best
-    (:mod:`bayes_unsl.break_choice`; :meth:`Fit.break_choice` shows the comparison).
-    Counts the curve has too few points for are skipped.
+    fit that PSIS-LOO does not find clearly worse than the best, among all of them
+    (``break_rule="parsimonious"``, the default) or among those that converged
+    (``break_rule="converged-first"``); :mod:`bayes_unsl.break_choice` says what each rule
+    measured, and :meth:`Fit.break_choice` shows the comparison. Counts the curve has too
+    few points for are skipped.
 
     ``options``: ``likelihood`` ("normal" or "student_t"); ``priors`` (a dict of the form's
     prior fields, e.g. :class:`bayes_unsl.priors.BNSLPriors`); ``upper_bound`` (a value the
@@ -166,13 +176,14 @@ def _fit_auto_breaks(data, x, y, form: str, sampler: dict, options: dict[str, An
     """``fit(..., breaks="auto")``: one fit per number of breaks, the parsimonious choice."""
     options = dict(options)
     counts = break_counts(form, options.pop("max_breaks", DEFAULT_MAX_BREAKS))
+    rule = check_break_rule(options.pop("break_rule", DEFAULT_BREAK_RULE))
     fits, skipped = {}, {}
     for k in counts:
         try:
             fits[k] = fit(data, x, y, form=form, breaks=k, warn=False, **sampler, **options)
         except TooFewPoints as err:
             skipped[k] = str(err)
-    return choose(fits, skipped)
+    return choose(fits, skipped, rule)
 
 
 class RunOptions(NamedTuple):
@@ -189,8 +200,9 @@ class RunOptions(NamedTuple):
 def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) -> RunOptions:
     """Split keyword options into a model spec, sampler settings and run switches."""
     options = dict(options)
-    if "max_breaks" in options:
-        raise TypeError("max_breaks applies to breaks='auto' only")
+    for name in ("max_breaks", "break_rule"):
+        if name in options:
+            raise TypeError(f"{name} applies to breaks='auto' only")
     precision = options.pop("precision", None)
     warn = options.pop("warn", True)
     retries = options.pop("retries", 1)

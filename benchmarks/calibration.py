@@ -13,8 +13,9 @@ Methods:
 * ``bayes_unsl-parsimony``: per curve, the fewest breaks whose PSIS-LOO is not clearly
   worse than the best (``select_by_loo(..., rule="parsimonious")``: behind by more than 4
   and by more than 2 standard errors of the difference);
-* ``bayes_unsl-auto``: what ``breaks="auto"`` returns, the same rule among the fits that
-  converged when any did (``bayes_unsl.break_choice.choose_breaks``);
+* ``bayes_unsl-converged``: the same rule among the fits that converged when any did
+  (``breaks="auto", break_rule="converged-first"``; results made before the parsimonious
+  rule became the default of ``breaks="auto"`` call it ``bayes_unsl-auto``);
 * ``bayes_unsl-stack``: per curve, the mixture of the k fits with stacking weights;
 * ``bnsl_point`` (1 break, grid + least squares), ``m4`` and ``power_law``: point fits made
   into draws by a residual bootstrap (``bayes_unsl.baselines.bootstrap_draws``).
@@ -298,8 +299,8 @@ def bayes_predictions(
 
     def chosen_by(method: str, rule: str) -> Callable[[], Prediction]:
         def predict() -> Prediction:
-            if rule == "auto":
-                chosen = f"bnsl{choose_breaks(fits)}"
+            if rule == "converged-first":
+                chosen = f"bnsl{choose_breaks(fits, rule)}"
             else:
                 chosen = select_by_loo(named, table, rule=rule)
             fit = named[chosen]
@@ -329,7 +330,11 @@ def bayes_predictions(
             fit_seconds,
             chosen_by("bayes_unsl-parsimony", "parsimonious"),
         ),
-        _guarded("bayes_unsl-auto", fit_seconds, chosen_by("bayes_unsl-auto", "auto")),
+        _guarded(
+            "bayes_unsl-converged",
+            fit_seconds,
+            chosen_by("bayes_unsl-converged", "converged-first"),
+        ),
     ]
 
 
@@ -458,7 +463,7 @@ def groups(domains: Sequence[str]) -> dict[str, tuple[str, ...]]:
 # targets
 # ------------------------------------------------------------------------------------------
 
-BAYES = ("bayes_unsl-loo", "bayes_unsl-stack", "bayes_unsl-parsimony", "bayes_unsl-auto")
+BAYES = ("bayes_unsl-loo", "bayes_unsl-stack", "bayes_unsl-parsimony", "bayes_unsl-converged")
 BASELINES = ("bnsl_point", "m4", "power_law")
 
 
@@ -626,7 +631,7 @@ def choice_line(rows: pd.DataFrame) -> str:
     for method, rule in (
         ("bayes_unsl-loo", "best"),
         ("bayes_unsl-parsimony", "parsimonious"),
-        ("bayes_unsl-auto", "parsimonious among converged fits"),
+        ("bayes_unsl-converged", "parsimonious among converged fits"),
     ):
         detail = rows.loc[rows["method"] == method, "detail"].fillna("").astype(str)
         chosen = detail.str.extract(r"chose (bnsl\d+)")[0].dropna()
@@ -669,7 +674,7 @@ def _style(method: str) -> dict[str, Any]:
         return {"linewidth": 2.2, "linestyle": "--", "marker": "s", "markersize": 4}
     if method == "bayes_unsl-parsimony":
         return {"linewidth": 2.2, "linestyle": "-.", "marker": "D", "markersize": 4}
-    if method == "bayes_unsl-auto":
+    if method in ("bayes_unsl-converged", "bayes_unsl-auto"):
         return {"linewidth": 2.2, "linestyle": (0, (1, 1)), "marker": "v", "markersize": 4}
     if method.startswith("bayes_unsl"):
         return {"linewidth": 1.0, "linestyle": ":", "marker": ".", "alpha": 0.8}
@@ -784,8 +789,8 @@ def report(
         "context; bayes_unsl-parsimony: per curve the fewest breaks whose PSIS-LOO is not "
         "clearly worse than the best (behind by more than 4 and by more than 2 standard "
         "errors of the difference; a rule fixed before this run, not tuned to it); "
-        "bayes_unsl-auto: the same rule among the fits that passed their convergence checks "
-        'when any did, what `breaks="auto"` returns; '
+        "bayes_unsl-converged: the same rule among the fits that passed their convergence "
+        'checks when any did (`breaks="auto", break_rule="converged-first"`); '
         "bayes_unsl-stack: the stacking mixture of the k fits; bnsl_point (1 break, "
         "grid + least squares), m4 and power_law: point fits with residual-bootstrap draws. "
         "M4's eps_0 is kept <= 1 on error-rate curves (IC, DD test error).",

@@ -10,8 +10,9 @@ arXiv 2209.06640 (the authors' train / extrapolate split). Curves with fewer poi
         [--benchmark] [--limit N] [--batch-size 1]
 
 ``--forms bnsl-auto`` fits every curve with 0, 1 and 2 breaks (``breaks="auto"``) and
-reports the parsimonious PSIS-LOO choice per curve (form ``bnsl-auto``) next to each
-number of breaks fitted in the same run (forms ``bnsl-k0``, ``bnsl-k1``, ``bnsl-k2``).
+reports the PSIS-LOO choice of the default ``break_rule`` per curve (form ``bnsl-auto``)
+next to each number of breaks fitted in the same run (forms ``bnsl-k0``, ``bnsl-k1``,
+``bnsl-k2``).
 
 ``--forms bnsl,bnsl_direct`` adds the direct parameterisation of ``direct_bnsl.py`` (the
 BNSL in its natural parameters, same prior scales), measured in the same run: gradient
@@ -263,8 +264,8 @@ def main() -> None:
         "benchmarks/direct_bnsl.py (its predictions have no further break past the data). "
         'bnsl-auto: `breaks="auto"`, per curve the fewest breaks (0 to 2) whose PSIS-LOO on '
         "the fitted points is not clearly worse than the best (behind by more than 4 and by "
-        "more than 2 standard errors), among the fits that converged when any did "
-        "(`bayes_unsl.break_choice.choose_breaks`); bnsl-k<k>: the fits with k breaks of the same "
+        "more than 2 standard errors), by the default `break_rule` of this commit "
+        "(`bayes_unsl.break_choice`); bnsl-k<k>: the fits with k breaks of the same "
         "run (a curve too short for k breaks is listed with that error). "
         f"Priors: the defaults{'' if priors is None else f', except {priors}'}.",
         "",

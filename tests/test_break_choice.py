@@ -19,12 +19,12 @@ pytestmark = [
 ]
 
 
-def _expected(choice: pd.DataFrame) -> str:
-    """The rule applied to a recorded two-count choice: the converged fit if only one
-    converged, else the parsimonious choice among both."""
+def _expected(choice: pd.DataFrame, rule: str = "parsimonious") -> str:
+    """The rule applied to a recorded two-count choice: the parsimonious choice among both,
+    or (converged-first) the converged fit when only one converged."""
     fitted = choice[choice["skipped"].isna()].rename(index=lambda k: f"breaks{k}")
     converged = fitted.index[fitted["converged"].astype(bool)]
-    if len(converged) == 1:
+    if rule == "converged-first" and len(converged) == 1:
         return converged[0]
     return parsimonious_choice(fitted, {n: 4 + 3 * int(n[-1]) for n in fitted.index})
 
@@ -36,18 +36,21 @@ class _Fake:
 
 
 @pytest.mark.parametrize(
-    ("converged", "elpd", "chosen"),
+    ("rule", "converged", "elpd", "chosen"),
     [
-        # The two-break fit leads clearly but did not converge: its LOO is not trusted.
-        ((True, True, False), (0.0, 30.0, 60.0), 1),
+        # Every fit competes: the two-break fit leads clearly, converged or not.
+        ("parsimonious", (True, True, False), (0.0, 30.0, 60.0), 2),
+        ("parsimonious", (True, True, True), (28.0, 30.0, 31.0), 0),
+        # Converged first: the two-break fit did not converge, so its LOO is not trusted.
+        ("converged-first", (True, True, False), (0.0, 30.0, 60.0), 1),
         # Among the converged fits the simplest one not clearly worse.
-        ((True, True, False), (28.0, 30.0, 60.0), 0),
+        ("converged-first", (True, True, False), (28.0, 30.0, 60.0), 0),
         # None converged: the parsimonious choice among all of them.
-        ((False, False, False), (0.0, 30.0, 60.0), 2),
-        ((False, False, True), (0.0, 30.0, 31.0), 2),
+        ("converged-first", (False, False, False), (0.0, 30.0, 60.0), 2),
+        ("converged-first", (False, False, True), (0.0, 30.0, 31.0), 2),
     ],
 )
-def test_auto_prefers_converged_fits(monkeypatch, converged, elpd, chosen):
+def test_the_two_rules(monkeypatch, rule, converged, elpd, chosen):
     fits = {k: _Fake(k, ok) for k, ok in enumerate(converged)}
     by_name = {f"breaks{k}": v for k, v in enumerate(elpd)}
 
@@ -56,7 +59,16 @@ def test_auto_prefers_converged_fits(monkeypatch, converged, elpd, chosen):
         return table.assign(dse=0.0).sort_values("elpd_loo", ascending=False)
 
     monkeypatch.setattr(break_choice, "loo_compare", compare)
-    assert break_choice.choose_breaks(fits) == chosen
+    assert break_choice.choose_breaks(fits, rule) == chosen
+    if rule == break_choice.DEFAULT_BREAK_RULE:
+        assert break_choice.choose_breaks(fits) == chosen
+
+
+def test_the_command_line_offers_the_package_rules():
+    from bayes_unsl.cli import BREAK_RULES
+
+    assert BREAK_RULES == tuple(break_choice.BREAK_RULES)
+    assert BREAK_RULES[0] == break_choice.DEFAULT_BREAK_RULE
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +89,7 @@ def test_auto_fit_is_the_parsimonious_choice_and_records_it(auto_fit, tmp_path):
     assert choice.loc[auto_fit.spec.breaks, "r_hat_max"] == pytest.approx(
         auto_fit.diagnostics()["r_hat_max"]
     )
+    assert '"break_rule": "parsimonious"' in auto_fit.attrs["break_choice"]
     saved = bu.load(auto_fit.save(tmp_path / "auto.nc"))
     pd.testing.assert_frame_equal(saved.break_choice(), choice)
 
@@ -89,6 +102,8 @@ def test_fits_with_given_breaks_record_no_choice(quick_fit):
     ("kwargs", "error", "message"),
     [
         ({"breaks": 1, "max_breaks": 2}, TypeError, "max_breaks applies to breaks='auto'"),
+        ({"breaks": 1, "break_rule": "parsimonious"}, TypeError, "break_rule applies to"),
+        ({"breaks": "auto", "break_rule": "best"}, ValueError, "break_rule must be one of"),
         ({"breaks": "auto", "form": "chinchilla"}, ValueError, "needs a form with breaks"),
         ({"breaks": "auto", "max_breaks": 0}, ValueError, "max_breaks must be a positive"),
         ({"breaks": "auto", "max_breaks": 1.5}, ValueError, "max_breaks must be a positive"),
@@ -119,8 +134,9 @@ def test_fit_many_chooses_per_group_and_skips_counts_too_big_for_a_curve(
     monkeypatch.setattr(bu.Fit, "converged", property(lambda self: False))
     with pytest.warns(bu.ConvergenceWarning, match="did not converge") as caught:
         fits = bu.fit_many(
-            table, "curve", X, Y, breaks="auto", max_breaks=1, seed=3, out=out, **QUICK
-        )
+            table, "curve", X, Y, breaks="auto", max_breaks=1, break_rule="converged-first",
+            seed=3, out=out, **QUICK,
+        )  # fmt: skip
     monkeypatch.undo()
     ours = [w for w in caught if issubclass(w.category, bu.ConvergenceWarning)]
     assert [w.filename for w in ours] == [__file__], [str(w.message) for w in caught]
@@ -131,7 +147,8 @@ def test_fit_many_chooses_per_group_and_skips_counts_too_big_for_a_curve(
     assert five.loc[0, "chosen"] and five.loc[1, "skipped"].startswith("invalid data")
     assert five.index[five["chosen"]].tolist() == [0]  # a boolean column, skipped rows too
     full = fits["full"].break_choice()
-    assert _expected(full) == f"breaks{fits['full'].spec.breaks}"
+    assert _expected(full, "converged-first") == f"breaks{fits['full'].spec.breaks}"
+    assert '"break_rule": "converged-first"' in fits["full"].attrs["break_choice"]
     table = fits.diagnostics()
     assert list(table["curve"]) == ["full", "five", "lonely"]
     assert table["breaks"].tolist()[1:] == [0, pd.NA]

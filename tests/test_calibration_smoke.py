@@ -22,7 +22,7 @@ METHODS = {
     "bayes_unsl-loo",
     "bayes_unsl-stack",
     "bayes_unsl-parsimony",
-    "bayes_unsl-auto",
+    "bayes_unsl-converged",
     "bnsl_point",
     "m4",
     "power_law",

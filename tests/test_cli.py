@@ -132,3 +132,15 @@ def test_breaks_takes_a_count_or_auto(tmp_path, capsys):
     for given, parsed in (("auto", "auto"), ("2", 2)):
         argv = ["fit", str(csv), "--x", "n", "--y", "loss", "--out", "o", "--breaks", given]
         assert _parser().parse_args(argv).breaks == parsed
+
+
+def test_the_break_rule_reaches_the_fit_with_auto_only():
+    from bayes_unsl.cli import _options
+
+    base = ["fit", "c.csv", "--x", "n", "--y", "loss", "--out", "o"]
+    auto = _parser().parse_args([*base, "--breaks", "auto", "--break-rule", "converged-first"])
+    assert _options(auto)["break_rule"] == "converged-first"
+    assert _options(_parser().parse_args([*base, "--breaks", "auto"]))["break_rule"] == (
+        "parsimonious"
+    )
+    assert "break_rule" not in _options(_parser().parse_args([*base, "--breaks", "1"]))

@@ -291,7 +291,8 @@ def _chosen_how(result) -> str:
     if choice is None:
         return ""
     tried = choice.index[choice["skipped"].isna()]
-    return f" (chosen by PSIS-LOO among {', '.join(map(str, tried))})"
+    rule = json.loads(result.attrs["break_choice"]).get("break_rule", "converged-first")
+    return f" (chosen by PSIS-LOO among {', '.join(map(str, tried))}, {rule} rule)"
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:

@@ -164,5 +164,5 @@ def test_fit_many_chooses_per_group_and_skips_counts_too_big_for_a_curve(
 def test_the_command_line_summary_says_how_the_breaks_were_chosen(auto_fit, quick_fit):
     from bayes_unsl.cli import _chosen_how
 
-    assert _chosen_how(auto_fit) == " (chosen by PSIS-LOO among 0, 1)"
+    assert _chosen_how(auto_fit) == " (chosen by PSIS-LOO among 0, 1, parsimonious rule)"
     assert _chosen_how(quick_fit) == ""

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 from calibration import LEVELS, select_curves
-from future_break import group_of, inner_split, pooled
+from future_break import group_of, inner_split, pooled, split_study_parser
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
@@ -210,18 +210,8 @@ def report(rows, summary, ranking, skipped, args, seconds, command) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--domains", default="DD,addition,LM,BB,IC")
-    p.add_argument("--max-curves", type=int, default=12, help="per domain")
-    p.add_argument("--hold", type=float, default=0.3, help="share of context points held out")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--warmup", type=int, default=1000)
-    p.add_argument("--draws", type=int, default=1000)
+    p = split_study_parser(__doc__.splitlines()[0], "DD,addition,LM,BB,IC", 12)
     p.add_argument("--max-tree-depth", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fits-dir", default=None, help="save fits here; a rerun resumes from them")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     return p.parse_args(argv)
 
 

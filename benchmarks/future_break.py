@@ -195,20 +195,26 @@ def report(rows, summary, ranking, skipped, settings, seconds, command) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def split_study_parser(description: str, domains: str, max_curves: int | None):
+    """The options every training-split study takes (data, split, sampler, output)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--data-root", default=None)
-    p.add_argument("--domains", default="DD,addition,NMT,LM,BB")
-    p.add_argument("--max-curves", type=int, default=None)
+    p.add_argument("--domains", default=domains)
+    p.add_argument("--max-curves", type=int, default=max_curves, help="per domain")
     p.add_argument("--hold", type=float, default=0.3, help="share of context points held out")
-    p.add_argument("--breaks", type=int, default=1)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--retries", type=int, default=1, help="automatic remedies (default 1)")
     p.add_argument("--fits-dir", default=None, help="save fits here; a rerun resumes from them")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    return p
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = split_study_parser(__doc__.split("\n\n")[0], "DD,addition,NMT,LM,BB", None)
+    p.add_argument("--breaks", type=int, default=1)
+    p.add_argument("--retries", type=int, default=1, help="automatic remedies (default 1)")
     return p.parse_args(argv)
 
 

@@ -28,6 +28,7 @@ Writes break_rule.md and break_rule.csv to ``--out``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -92,6 +93,7 @@ def fit_counts(table: pd.DataFrame, args, fits_dir: Path | None) -> dict[int, bu
                 draws=args.draws,
                 max_tree_depth=args.max_tree_depth,
                 seed=args.seed,
+                priors=json.loads(args.priors) if args.priors else None,
                 retries=0,
                 warn=False,
                 progress_bar=False,
@@ -174,7 +176,8 @@ def report(rows, summary, ranking, skipped, args, seconds, command) -> str:
     winner = tied.iloc[0]["rule"]
     settings = (
         f"{args.chains} chains, {args.warmup} warm-up + {args.draws} draws, max tree depth "
-        f"{args.max_tree_depth}, no automatic remedy, seed {args.seed}"
+        f"{args.max_tree_depth}, no automatic remedy, seed {args.seed}; priors: "
+        + (args.priors or "the defaults")
     )
     lines = [
         "# Choosing the number of breaks, judged on training splits",
@@ -212,6 +215,8 @@ def report(rows, summary, ranking, skipped, args, seconds, command) -> str:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = split_study_parser(__doc__.splitlines()[0], "DD,addition,LM,BB,IC", 12)
     p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--priors", default=None, help="prior settings as JSON (default: defaults)")
+    p.add_argument("--name", default="break_rule", help="results file name (no suffix)")
     return p.parse_args(argv)
 
 
@@ -236,9 +241,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     seconds = time.perf_counter() - started
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(out / "break_rule.csv", index=False)
+    rows.to_csv(out / f"{args.name}.csv", index=False)
     text = report(rows, summary, ranking, skipped, args, seconds, command)
-    (out / "break_rule.md").write_text(text)
+    (out / f"{args.name}.md").write_text(text)
     print(text)
     return rows
 

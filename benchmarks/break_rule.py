@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 import warnings
@@ -222,7 +223,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
-    command = "python benchmarks/break_rule.py " + " ".join(argv or sys.argv[1:])
+    command = "python benchmarks/break_rule.py " + shlex.join(argv or sys.argv[1:])
     started = time.perf_counter()
     curves = select_curves(args.domains.split(","), args.data_root, args.max_curves)
     splits, skipped, parts = {}, [], []

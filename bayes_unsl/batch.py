@@ -512,14 +512,15 @@ def _fit_batches(
     limit = batch_size or (4096 if platform == "gpu" else 1)
     n_batches = math.ceil(len(keys) / limit)
     per_batch = math.ceil(len(keys) / n_batches)
-    if workers <= 1:
+    in_workers = workers > 1 and n_batches > 1
+    if not in_workers:  # a sharded batch divides evenly over the devices
         per_batch = math.ceil(per_batch / len(devices)) * len(devices)
     # One padded length for every batch, so that a curve's draws do not depend on which
     # batch (or worker) it ran in.
     length = _bucket(max(curves[k][1].n_points for k in keys))
     chunks = [keys[start : start + per_batch] for start in range(0, len(keys), per_batch)]
     precision = precision or ("float64" if platform == "cpu" else "float32")
-    if workers > 1 and len(chunks) > 1:
+    if in_workers:
         tasks = [
             ({k: curves[k] for k in chunk}, chunk, spec, settings, seed, precision, length)
             for chunk in chunks

@@ -123,7 +123,6 @@ def _claim(root: Path, worker: int) -> Path | None:
 
 def serve(root: Path, worker: int) -> None:
     """A worker's loop: claim a task, run it, write its result; return when none is left."""
-
     while (claimed := _claim(root, worker)) is not None:
         with open(claimed, "rb") as fh:
             (module, qualname), task = pickle.load(fh)

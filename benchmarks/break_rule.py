@@ -1,16 +1,18 @@
 """Which rule should choose the number of breaks? Judged on training splits.
 
 ``breaks="auto"`` fits 0 to 2 breaks and keeps the fewest whose PSIS-LOO is not clearly worse
-than the best, among the fits that converged (all of them when none did). Whether to prefer
-converged fits, and whether to prefer fewer breaks at all, must not be decided on the
-benchmarks' held-out points. This study uses the context (training) points of each curve
-only, as benchmarks/future_break.py does: the largest-x ``--hold`` share of them (at least 2)
-is held out, BNSL with 0, 1 and 2 breaks is fitted to the rest, and each rule's choice
-predicts the held-out training points.
+than the best. Whether only converged fits should compete, and whether to prefer fewer
+breaks at all, must not be decided on the benchmarks' held-out points. This study uses the
+context (training) points of each curve only, as benchmarks/future_break.py does: the
+largest-x ``--hold`` share of them (at least 2) is held out, BNSL with 0, 1 and 2 breaks is
+fitted to the rest, and each rule's choice predicts the held-out training points.
 
-Rules (PSIS-LOO on the fitted points only):
-- ``auto``: parsimonious among the converged fits (all when none converged); the default.
-- ``parsimonious``: parsimonious among all fits, converged or not.
+Rules (PSIS-LOO on the fitted points only; the first two are the package's own,
+``bayes_unsl.break_choice.choose_breaks``):
+- ``auto``: parsimonious among the converged fits (all when none converged), the
+  ``converged-first`` rule (the default of ``breaks="auto"`` when this study was first run;
+  the label is kept so that result files compare).
+- ``parsimonious``: parsimonious among all fits, converged or not (the default since).
 - ``loo-best``: the best expected log predictive density among all fits.
 - ``loo-best-converged``: the best among the converged fits (all when none converged).
 - ``breaks<k>``: always k breaks, or the most a curve is long enough for (for reference;
@@ -42,7 +44,8 @@ from future_break import group_of, inner_split, pooled, split_study_parser
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
-from bayes_unsl.evaluation import loo_compare, parsimonious_choice, score_all
+from bayes_unsl.break_choice import choose_breaks
+from bayes_unsl.evaluation import score_all, select_by_loo
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,30 +53,18 @@ COUNTS = (0, 1, 2)
 TIE = 0.002
 
 
-def _converged_or_all(fits: Mapping[int, bu.Fit]) -> dict[int, bu.Fit]:
-    return {k: f for k, f in fits.items() if f.converged} or dict(fits)
-
-
-def _named(fits: Mapping[int, bu.Fit]) -> dict[str, bu.Fit]:
-    return {f"breaks{k}": f for k, f in sorted(fits.items())}
-
-
-def parsimonious(fits: Mapping[int, bu.Fit]) -> int:
-    named = _named(fits)
-    sizes = {n: f.spec.n_params for n, f in named.items()}
-    return named[parsimonious_choice(loo_compare(named), sizes)].spec.breaks
-
-
-def loo_best(fits: Mapping[int, bu.Fit]) -> int:
-    named = _named(fits)
-    return named[loo_compare(named).index[0]].spec.breaks
+def _loo_best(fits: Mapping[int, bu.Fit], converged_first: bool) -> int:
+    named = {f"breaks{k}": f for k, f in sorted(fits.items())}
+    if converged_first:
+        named = {n: f for n, f in named.items() if f.converged} or named
+    return named[select_by_loo(named, rule="best")].spec.breaks
 
 
 RULES: dict[str, Callable[[Mapping[int, bu.Fit]], int]] = {
-    "auto": lambda fits: parsimonious(_converged_or_all(fits)),
-    "parsimonious": parsimonious,
-    "loo-best": loo_best,
-    "loo-best-converged": lambda fits: loo_best(_converged_or_all(fits)),
+    "auto": lambda fits: choose_breaks(fits, "converged-first"),
+    "parsimonious": lambda fits: choose_breaks(fits, "parsimonious"),
+    "loo-best": lambda fits: _loo_best(fits, converged_first=False),
+    "loo-best-converged": lambda fits: _loo_best(fits, converged_first=True),
     **{f"breaks{k}": (lambda fits, k=k: k if k in fits else max(fits)) for k in COUNTS},
 }
 

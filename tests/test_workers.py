@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -53,3 +56,30 @@ def test_bad_worker_counts(addition):
     for bad in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="workers must be a positive integer"):
             bu.fit_many(train.assign(curve="a"), "curve", X, Y, workers=bad)
+
+
+ONE_SHARDED_BATCH = """
+import warnings
+import pandas as pd
+import bayes_unsl as bu
+warnings.simplefilter("ignore")
+frame = bu.datasets.load("four_digit_addition").iloc[:14]
+table = pd.concat([frame.assign(g=i) for i in range(3)])
+fits = bu.fit_many(table, "g", "train_dataset_size", "test_cross_entropy", batch_size=8,
+                   workers=2, chains=2, warmup=5, draws=5, map_starts=4, retries=0, warn=False)
+print(len(fits))
+"""
+
+
+def test_workers_asked_for_one_batch_leave_it_sharded_over_the_devices():
+    """One batch has nothing to spread over workers: it runs here, padded to the devices."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_SHARDED_BATCH],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "3"

@@ -1,7 +1,8 @@
 """Wall time of the 4-digit addition demo on this machine, compilation shown apart.
 
 Runs ``bayes-unsl demo --json`` in fresh processes: first with an empty persistent
-compilation cache (compilation included), then again with the cache warm (what a user pays
+compilation cache and program store (tracing and compilation included), then again with
+both warm (what a user pays
 from the second process on). Writes benchmarks/results/demo_time.{md,json}.
 
     python benchmarks/demo_time.py
@@ -51,7 +52,7 @@ def main() -> None:
         "# Demo wall time: 4-digit addition, BNSL with 1 break, 4 chains x (1000 + 1000)",
         "",
         "Command: `python benchmarks/demo_time.py` (runs `bayes-unsl demo --json` twice in "
-        "fresh processes sharing one persistent compilation cache).",
+        "fresh processes sharing one cache folder: compiled code and stored programs).",
         f"Machine: {host}; backend {jax.default_backend()}; {versions}; "
         f"bayes_unsl {bayes_unsl.__version__}; commit {git_commit()}.",
         "",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any, NamedTuple
 
 import jax
@@ -23,6 +23,7 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer import Predictive
 from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy
 
+from bayes_unsl._cache import program_store_dir
 from bayes_unsl.inference.engine import (
     ChainOutput,
     advance_chains,
@@ -31,6 +32,7 @@ from bayes_unsl.inference.engine import (
     map_starts,
 )
 from bayes_unsl.inference.progress import ProgressBar
+from bayes_unsl.inference.stored import StoredProgram, model_identity
 
 __all__ = ["PosteriorRun", "SamplerSettings", "run_nuts", "run_nuts_batch"]
 
@@ -185,7 +187,6 @@ class _Programs(NamedTuple):
     length: int
     posterior: Callable
     prior: Callable | None
-    dim: int
 
 
 _PROGRAMS: dict = {}
@@ -219,31 +220,80 @@ def _programs(
     one_curve = model_args
     if placement.batched:
         one_curve = jax.tree_util.tree_map(lambda v: v[0], model_args)
-    potential_gen, postprocess_gen, unravel, dim = _structure(model, one_curve)
+    structure = cache(partial(_structure, model, one_curve))
+    over_curves = jax.vmap if placement.batched else (lambda program: program)
     length = chunk_length(settings.warmup, settings.draws)
-    init = _init_program(potential_gen, unravel, dim, settings)
-    chunk = _chunk_program(potential_gen, unravel, length, settings)
-    posterior = _posterior_program(model, postprocess_gen, unravel)
-    prior = _prior_program(model, settings.prior_draws) if settings.prior_draws else None
-    if placement.batched:
-        init, chunk, posterior = jax.vmap(init), jax.vmap(chunk), jax.vmap(posterior)
-        prior = jax.vmap(prior) if prior is not None else None
+
+    def init():
+        potential_gen, _, unravel, dim = structure()
+        return over_curves(_init_program(potential_gen, unravel, dim, settings))
+
+    def chunk():
+        potential_gen, _, unravel, _ = structure()
+        return over_curves(_chunk_program(potential_gen, unravel, length, settings))
+
+    def posterior():
+        _, postprocess_gen, unravel, _ = structure()
+        return over_curves(_posterior_program(model, postprocess_gen, unravel))
+
+    def prior():
+        return over_curves(_prior_program(model, settings.prior_draws))
+
+    builders = {"init": init, "chunk": chunk, "posterior": posterior}
+    if settings.prior_draws:
+        builders["prior"] = prior
+    store = _store_for(model, placement)
+    if store is not None:
+        programs = {name: store(name, build) for name, build in builders.items()}
+    else:
+        programs = _compiled_programs(builders, model_args, placement)
+    while len(_PROGRAMS) >= MAX_PROGRAMS:
+        _PROGRAMS.pop(next(iter(_PROGRAMS)))
+    _PROGRAMS[key] = _Programs(
+        init=programs["init"],
+        chunk=programs["chunk"],
+        length=length,
+        posterior=programs["posterior"],
+        prior=programs.get("prior"),
+    )
+    return _PROGRAMS[key]
+
+
+def _store_for(model: Callable, placement: _Placement):
+    """``(name, build) -> StoredProgram`` where programs can be stored, else None.
+
+    Stored: this package's models, run on one device (a sharded batch is compiled from its
+    trace, with its shardings), while the cache is on.
+    """
+    identity = model_identity(model)
+    directory = program_store_dir()
+    if identity is None or directory is None or placement.sharding is not None:
+        return None
+    platform = placement.devices[0].platform if placement.devices else jax.default_backend()
+    x64 = bool(jax.config.jax_enable_x64)
+
+    def store(name: str, build: Callable[[], Callable]) -> StoredProgram:
+        return StoredProgram(build, (identity, name, placement.batch, x64), directory, platform)
+
+    return store
+
+
+def _compiled_programs(builders: dict, model_args: tuple, placement: _Placement) -> dict:
+    """Programs compiled ahead of time from their trace, outputs split over the devices."""
     keys = placement.put(placement.keys(jax.random.PRNGKey(0)))
+    init = builders["init"]()
     example_state = placement.abstract(jax.eval_shape(init, keys, *model_args)[0])
     # Every output has the curve axis in front: keep it split over the devices, so that
     # the state flows from one program to the next without moving.
     jit = partial(jax.jit, out_shardings=placement.sharding)
-    while len(_PROGRAMS) >= MAX_PROGRAMS:
-        _PROGRAMS.pop(next(iter(_PROGRAMS)))
-    _PROGRAMS[key] = _Programs(
-        init=jit(init).lower(keys, *model_args).compile(),
-        chunk=jit(chunk).lower(example_state, *model_args).compile(),
-        length=length,
-        posterior=jax.jit(posterior),
-        prior=jax.jit(prior) if prior is not None else None,
-        dim=dim,
-    )
-    return _PROGRAMS[key]
+    programs = {
+        "init": jit(init).lower(keys, *model_args).compile(),
+        "chunk": jit(builders["chunk"]()).lower(example_state, *model_args).compile(),
+        "posterior": jax.jit(builders["posterior"]()),
+    }
+    if "prior" in builders:
+        programs["prior"] = jax.jit(builders["prior"]())
+    return programs
 
 
 class _Placement:
@@ -329,6 +379,7 @@ def _run(keys, model, model_args, settings, placement: _Placement, progress: boo
     model_args = placement.put(model_args)
     programs = _programs(model, settings, model_args, placement)
     compiled = time.perf_counter()
+    prepared = _seconds_prepared(programs)
     split = (
         jax.vmap(partial(jax.random.split, num=3))
         if placement.batched
@@ -357,17 +408,19 @@ def _run(keys, model, model_args, settings, placement: _Placement, progress: boo
         step_size=np.asarray(chunks[-1].step_size),
     )
     sampled = time.perf_counter()
-    c, d, dim = settings.chains, settings.draws, programs.dim
+    c, d, dim = settings.chains, settings.draws, out.z.shape[-1]
     flat_z = placement.put(jnp.asarray(out.z.reshape(out.z.shape[:-3] + (c * d, dim))))
     samples, loglik, ppc = programs.posterior(placement.put(post_key), flat_z, *model_args)
     prior = {}
     if programs.prior is not None:
         prior = programs.prior(placement.put(prior_key), *model_args[:-1])
     jax.block_until_ready((samples, loglik, ppc, prior))
+    # Stored programs compile at their first call: count that as compilation.
+    lazy = {k: v - prepared[k] for k, v in _seconds_prepared(programs).items()}
     timing = {
-        "seconds_compile": compiled - started,
-        "seconds_sampling": sampled - compiled,
-        "seconds_predictive": time.perf_counter() - sampled,
+        "seconds_compile": compiled - started + lazy["sampling"] + lazy["predictive"],
+        "seconds_sampling": sampled - compiled - lazy["sampling"],
+        "seconds_predictive": time.perf_counter() - sampled - lazy["predictive"],
     }
     if not placement.batched:
         return [_posterior_run(out, samples, loglik, ppc, prior, map_value, n_finite, timing, c, d)]
@@ -378,6 +431,18 @@ def _run(keys, model, model_args, settings, placement: _Placement, progress: boo
         pick = jax.tree_util.tree_map(lambda v, i=i: v[i], host)
         runs.append(_posterior_run(*pick, map_value[i], n_finite[i], timing, c, d))
     return runs
+
+
+def _seconds_prepared(programs: _Programs) -> dict[str, float]:
+    """Seconds the stored programs spent so far loading and compiling, by stage."""
+
+    def seconds(*stage):
+        return sum(getattr(p, "seconds_prepared", 0.0) for p in stage)
+
+    return {
+        "sampling": seconds(programs.init, programs.chunk),
+        "predictive": seconds(programs.posterior, programs.prior),
+    }
 
 
 def _posterior_run(out, samples, loglik, ppc, prior, map_value, n_finite, timing, c, d):

@@ -20,8 +20,9 @@ SITES = ("limit_fraction", "m_centre", "c0_y", "log_sigma")
 SMALL = {**QUICK, "warmup": 60, "draws": 60, "map_starts": 4}
 
 
-def _fit(train):
-    return bu.fit(train, X, Y, breaks=0, seed=3, warn=False, prior_draws=20, **SMALL)
+def _fit(train, **options):
+    settings = {**SMALL, **options}
+    return bu.fit(train, X, Y, breaks=0, seed=3, warn=False, prior_draws=20, **settings)
 
 
 def _same_draws(a, b):
@@ -93,3 +94,16 @@ def test_model_identity_names_package_models_with_their_settings():
     other = functools.partial(model.func, spec=bu.models.ModelSpec.build("bnsl", 2))
     assert stored.model_identity(other) != identity
     assert stored.model_identity(normal_mean) is None
+
+
+def test_programs_of_other_sampler_settings_are_stored_apart(addition, store, monkeypatch):
+    """Settings baked into a program (tree depth, warm-up, ...) are part of its key."""
+    train, _ = addition
+    _fit(train, max_tree_depth=3)
+    monkeypatch.setattr(nuts, "_PROGRAMS", {})
+    deeper = _fit(train, max_tree_depth=5)
+    assert _sources() == {"export"}
+    assert len(list(store.glob("*.program"))) == 8
+    assert deeper.idata.sample_stats["tree_depth"].max() > 3
+    longer = _fit(train, draws=80)
+    assert longer.idata.posterior.sizes["draw"] == 80

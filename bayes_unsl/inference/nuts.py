@@ -242,7 +242,7 @@ def _programs(
     builders = {"init": init, "chunk": chunk, "posterior": posterior}
     if settings.prior_draws:
         builders["prior"] = prior
-    store = _store_for(model, placement)
+    store = _store_for(model, settings, placement)
     if store is not None:
         programs = {name: store(name, build) for name, build in builders.items()}
     else:
@@ -259,7 +259,7 @@ def _programs(
     return _PROGRAMS[key]
 
 
-def _store_for(model: Callable, placement: _Placement):
+def _store_for(model: Callable, settings: SamplerSettings, placement: _Placement):
     """``(name, build) -> StoredProgram`` where programs can be stored, else None.
 
     Stored: this package's models, run on one device (a sharded batch is compiled from its
@@ -273,7 +273,8 @@ def _store_for(model: Callable, placement: _Placement):
     x64 = bool(jax.config.jax_enable_x64)
 
     def store(name: str, build: Callable[[], Callable]) -> StoredProgram:
-        return StoredProgram(build, (identity, name, placement.batch, x64), directory, platform)
+        key = (identity, repr(settings), name, placement.batch, x64)
+        return StoredProgram(build, key, directory, platform)
 
     return store
 

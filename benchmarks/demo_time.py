@@ -2,7 +2,8 @@
 
 Runs ``bayes-unsl demo --json`` in fresh processes: first with an empty persistent
 compilation cache and program store (tracing and compilation included), then again with
-both warm (what a user pays from the second process on). Writes benchmarks/results/demo_time.{md,json}.
+both warm (what a user pays from the second process on).
+Writes benchmarks/results/demo_time.{md,json}.
 
     python benchmarks/demo_time.py
 """

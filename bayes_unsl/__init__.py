@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from bayes_unsl import datasets  # noqa: E402
 from bayes_unsl.allocation import allocation_exponents, compute_optimal  # noqa: E402
 from bayes_unsl.batch import FitCollection, fit_many, load_many  # noqa: E402
+from bayes_unsl.devices import use_cpu_cores  # noqa: E402
 from bayes_unsl.fit import Fit, fit, load, prior_predictive  # noqa: E402
 from bayes_unsl.hyperparameters import optimal_input  # noqa: E402
 from bayes_unsl.inference.diagnostics import ConvergenceWarning  # noqa: E402
@@ -36,4 +37,5 @@ __all__ = [
     "optimal_input",
     "prior_predictive",
     "report",
+    "use_cpu_cores",
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_unsl.devices import use_cpu_cores
 from bayes_unsl.tables import markdown_table
 
 __all__ = ["main"]
@@ -404,6 +405,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "seconds_compile": diag.get("seconds_compile"),
         "seconds_sampling": diag.get("seconds_sampling"),
         "seconds_wall": wall,
+        "chain_devices": diag.get("chain_devices", 1),
     }
     if args.json:
         print(json.dumps(payload))
@@ -480,10 +482,16 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``bayes-unsl`` program. Run as a program (``argv`` None), it first gives JAX one
+    CPU device per core, so that a fit's chains run side by side; called from Python with
+    ``argv``, it leaves JAX's devices as the caller set them."""
+    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ArviZ is undergoing.*")
+        if as_program:
+            use_cpu_cores()
         if args.command == "fit":
             return _cmd_fit(args)
         if args.command == "report":

@@ -50,6 +50,7 @@ from bayes_unsl.data import (
     validate,
     validate_inputs,
 )
+from bayes_unsl.devices import chain_devices
 from bayes_unsl.inference.diagnostics import (
     ConvergenceWarning,
     check_convergence,
@@ -236,7 +237,12 @@ def _sample(dataset, spec, context, settings, seed, precision, progress):
     with precision_scope(precision):
         args = (jnp.asarray(dataset.z), context, jnp.asarray(dataset.log_y))
         run = run_nuts(
-            jax.random.PRNGKey(seed), _model_for(spec), args, settings, progress=progress
+            jax.random.PRNGKey(seed),
+            _model_for(spec),
+            args,
+            settings,
+            devices=chain_devices(settings.chains),
+            progress=progress,
         )
     return _result(run, dataset, spec, time.perf_counter() - started)
 

@@ -194,6 +194,17 @@ _PROGRAMS: dict = {}
 MAX_PROGRAMS = 32
 
 
+def _shard_map(program: Callable, mesh: Mesh, in_specs: tuple, out_specs) -> Callable:
+    """``jax.shard_map`` without its replication checks (older JAX: the experimental one)."""
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(
+            program, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False
+        )
+    from jax.experimental.shard_map import shard_map
+
+    return shard_map(program, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
+
+
 def _signature(tree) -> tuple:
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     return treedef, tuple((np.shape(v), jnp.asarray(v).dtype.name) for v in leaves)
@@ -230,7 +241,8 @@ def _programs(
 
     def chunk():
         potential_gen, _, unravel, _ = structure()
-        return over_curves(_chunk_program(potential_gen, unravel, length, settings))
+        program = over_curves(_chunk_program(potential_gen, unravel, length, settings))
+        return placement.split_chains(program)
 
     def posterior():
         _, postprocess_gen, unravel, _ = structure()
@@ -262,8 +274,9 @@ def _programs(
 def _store_for(model: Callable, settings: SamplerSettings, placement: _Placement):
     """``(name, build) -> StoredProgram`` where programs can be stored, else None.
 
-    Stored: this package's models, run on one device (a sharded batch is compiled from its
-    trace, with its shardings), while the cache is on.
+    Stored: this package's models, for one curve (its chains on one device or split over
+    several) or a batch on one device, while the cache is on. A sharded batch is compiled
+    from its trace, with its shardings.
     """
     identity = model_identity(model)
     directory = program_store_dir()
@@ -273,8 +286,9 @@ def _store_for(model: Callable, settings: SamplerSettings, placement: _Placement
     x64 = bool(jax.config.jax_enable_x64)
 
     def store(name: str, build: Callable[[], Callable]) -> StoredProgram:
-        key = (identity, repr(settings), name, placement.batch, x64)
-        return StoredProgram(build, key, directory, platform)
+        key = (identity, repr(settings), name, placement.batch, placement.n_chain_devices, x64)
+        shardings = placement.chunk_shardings if name == "chunk" else None
+        return StoredProgram(build, key, directory, platform, shardings=shardings)
 
     return store
 
@@ -287,9 +301,14 @@ def _compiled_programs(builders: dict, model_args: tuple, placement: _Placement)
     # Every output has the curve axis in front: keep it split over the devices, so that
     # the state flows from one program to the next without moving.
     jit = partial(jax.jit, out_shardings=placement.sharding)
+    chunk_jit = jit
+    if placement.chunk_shardings is not None:  # one curve, its chains split
+        first, rest, out = placement.chunk_shardings
+        in_shardings = (first,) + (rest,) * len(model_args)
+        chunk_jit = partial(jax.jit, in_shardings=in_shardings, out_shardings=out)
     programs = {
         "init": jit(init).lower(keys, *model_args).compile(),
-        "chunk": jit(builders["chunk"]()).lower(example_state, *model_args).compile(),
+        "chunk": chunk_jit(builders["chunk"]()).lower(example_state, *model_args).compile(),
         "posterior": jax.jit(builders["posterior"]()),
     }
     if "prior" in builders:
@@ -298,24 +317,71 @@ def _compiled_programs(builders: dict, model_args: tuple, placement: _Placement)
 
 
 class _Placement:
-    """Where a run goes: one curve, or a batch of curves sharded over ``devices``."""
+    """Where a run goes: a batch of curves sharded over ``devices``, or one curve whose
+    chains are split over ``devices`` (each device runs its share of the chains on its own,
+    so a chain never waits for another device's longer trajectory)."""
 
-    def __init__(self, batch: int | None = None, devices: Sequence[Any] | None = None):
+    def __init__(
+        self,
+        batch: int | None = None,
+        devices: Sequence[Any] | None = None,
+        chains: int | None = None,
+    ):
         self.batch = batch
         self.batched = batch is not None
         self.devices = tuple(devices) if devices else None
         self.sharding = None
-        if self.batched and self.devices and len(self.devices) > 1:
+        self.chain_mesh = None
+        several = self.devices is not None and len(self.devices) > 1
+        if self.batched and several:
             if batch % len(self.devices):
                 raise ValueError(
                     f"a batch of {batch} curves does not divide over {len(self.devices)} devices"
                 )
             mesh = Mesh(np.asarray(self.devices), ("curve",))
             self.sharding = NamedSharding(mesh, PartitionSpec("curve"))
+        elif several:
+            if chains is None or chains % len(self.devices):
+                raise ValueError(f"{chains} chains do not divide over {len(self.devices)} devices")
+            self.chain_mesh = Mesh(np.asarray(self.devices), ("chain",))
 
     @property
     def key(self) -> tuple:
         return (self.batch, tuple(str(d) for d in self.devices or ()))
+
+    @property
+    def n_chain_devices(self) -> int:
+        return 1 if self.chain_mesh is None else self.chain_mesh.size
+
+    @property
+    def chunk_shardings(self) -> tuple | None:
+        """(state, model arguments, outputs) shardings of a chain-split chunk program."""
+        if self.chain_mesh is None:
+            return None
+        split = NamedSharding(self.chain_mesh, PartitionSpec("chain"))
+        return split, NamedSharding(self.chain_mesh, PartitionSpec()), split
+
+    def split_chains(self, program: Callable) -> Callable:
+        """``program(state, *model_args)`` run by every device on its share of the chains.
+
+        ``shard_map``, not a sharded ``jit``: under ``jit`` the devices would agree after
+        every leapfrog step on whether any chain's tree is still growing.
+        """
+        if self.chain_mesh is None:
+            return program
+        mesh = self.chain_mesh
+
+        def split(state, *model_args):
+            in_specs = (PartitionSpec("chain"),) + (PartitionSpec(),) * len(model_args)
+            return _shard_map(program, mesh, in_specs, PartitionSpec("chain"))(state, *model_args)
+
+        return split
+
+    def put_state(self, state):
+        """Chain states split over the devices, as the chunk program takes them."""
+        if self.chain_mesh is None:
+            return state
+        return jax.device_put(state, self.chunk_shardings[0])
 
     def keys(self, key: jax.Array) -> jax.Array:
         return jax.random.split(key, self.batch) if self.batched else key
@@ -324,6 +390,8 @@ class _Placement:
         """Place (batched) arguments on the devices, split along the curve axis."""
         if self.sharding is not None:
             return jax.device_put(tree, self.sharding)
+        if self.chain_mesh is not None:  # left uncommitted: each program places them
+            return tree
         if self.devices:
             return jax.device_put(tree, self.devices[0])
         return tree
@@ -343,15 +411,21 @@ def run_nuts(
     model_args: tuple,
     settings: SamplerSettings,
     *,
+    devices: Sequence[Any] | None = None,
     progress: bool = False,
 ) -> PosteriorRun:
     """Multi-start MAP, then NUTS chains from the best optimum; all as compiled programs.
 
     ``model_args`` are the model's positional arguments, the observations last (the
-    predictive programs call the model without them). ``progress``: draw a progress bar
-    on stderr.
+    predictive programs call the model without them). ``devices``: devices to split the
+    chains over, each running an equal share (default: JAX's default device). The draws
+    follow the same distribution on any number of devices, and repeat exactly for the same
+    seed and number of devices. ``progress``: draw a progress bar on stderr.
     """
-    return _run(rng_key, model, model_args, settings, _Placement(), progress)[0]
+    placement = _Placement(devices=devices, chains=settings.chains)
+    run = _run(rng_key, model, model_args, settings, placement, progress)[0]
+    run.info["chain_devices"] = placement.n_chain_devices
+    return run
 
 
 def run_nuts_batch(
@@ -389,6 +463,7 @@ def _run(keys, model, model_args, settings, placement: _Placement, progress: boo
     parts = split(keys)
     run_key, post_key, prior_key = (parts[..., i, :] for i in range(3))
     state, map_value, n_finite = programs.init(placement.put(run_key), *model_args)
+    state = placement.put_state(state)
     total = settings.warmup + settings.draws
     bar = ProgressBar(total, settings.warmup, settings.chains) if progress else None
     chunks = []

@@ -77,17 +77,24 @@ class StoredProgram:
 
     ``build``: returns the function to run (called only when nothing is stored);
     ``key``: what, besides the argument shapes, the program depends on; ``platform``:
-    the platform it runs on ("cpu", "cuda", ...). Calls take and return pytrees, as the
-    built function does.
+    the platform it runs on ("cpu", "cuda", ...); ``shardings``: for a program over several
+    devices, the shardings of its first argument, of its other arguments and of every
+    output. Calls take and return pytrees, as the built function does.
     """
 
     def __init__(
-        self, build: Callable[[], Callable], key: Hashable, directory: Path, platform: str
+        self,
+        build: Callable[[], Callable],
+        key: Hashable,
+        directory: Path,
+        platform: str,
+        shardings: tuple | None = None,
     ):
         self._build = build
         self._key = key
         self._directory = Path(directory)
         self._platform = platform
+        self._shardings = shardings
         self._compiled: Callable | None = None
         self._out_tree = None
         self.source: str | None = None  # "store", "export" or "trace", once compiled
@@ -97,25 +104,34 @@ class StoredProgram:
         leaves, in_tree = jax.tree_util.tree_flatten(args)
         if self._compiled is None:
             started = time.perf_counter()
-            self._prepare(leaves, in_tree)
+            self._prepare(leaves, in_tree, self._jit_options(args))
             self.seconds_prepared = time.perf_counter() - started
         return jax.tree_util.tree_unflatten(self._out_tree, self._compiled(*leaves))
+
+    def _jit_options(self, args: tuple) -> dict:
+        """``jax.jit`` shardings of the flat program, one per argument leaf."""
+        if self._shardings is None:
+            return {}
+        first, rest, out = self._shardings
+        per_leaf = [first] * len(jax.tree_util.tree_leaves(args[0]))
+        per_leaf += [rest] * len(jax.tree_util.tree_leaves(args[1:]))
+        return {"in_shardings": tuple(per_leaf), "out_shardings": out}
 
     def path_for(self, leaves: list, in_tree) -> Path:
         shapes = tuple((np.shape(v), jnp.result_type(v).name) for v in leaves)
         text = repr((_environment(), self._platform, self._key, str(in_tree), shapes))
         return self._directory / f"{hashlib.sha256(text.encode()).hexdigest()}.program"
 
-    def _prepare(self, leaves: list, in_tree) -> None:
+    def _prepare(self, leaves: list, in_tree, jit_options: dict) -> None:
         path = self.path_for(leaves, in_tree)
         exported = self._load(path)
         if exported is not None:
             self.source = "store"
         else:
-            exported = self._export(leaves, in_tree, path)
+            exported = self._export(leaves, in_tree, path, jit_options)
         if exported is None:  # could not export: compile from the trace
             return
-        self._compiled = jax.jit(exported.call).lower(*leaves).compile()
+        self._compiled = jax.jit(exported.call, **jit_options).lower(*leaves).compile()
 
     def _load(self, path: Path):
         """The stored program, or None (absent, unreadable, or written by other code)."""
@@ -133,7 +149,7 @@ class StoredProgram:
         self._out_tree = stored["out_tree"]
         return exported
 
-    def _export(self, leaves: list, in_tree, path: Path):
+    def _export(self, leaves: list, in_tree, path: Path, jit_options: dict):
         """Trace, export and store the program; None (and a plain compile) where that fails."""
         fn = self._build()
         trees = []
@@ -146,12 +162,13 @@ class StoredProgram:
 
         shapes = [jax.ShapeDtypeStruct(np.shape(v), jnp.result_type(v)) for v in leaves]
         try:
-            exported = jax.export.export(jax.jit(flat), platforms=(self._platform,))(*shapes)
+            jitted = jax.jit(flat, **jit_options)
+            exported = jax.export.export(jitted, platforms=(self._platform,))(*shapes)
             data = exported.serialize()
         except Exception as error:  # e.g. flatbuffers missing: no store, same results
             _log.debug("program not exported (%s): compiling it from its trace", error)
             trees.clear()
-            self._compiled = jax.jit(flat).lower(*leaves).compile()
+            self._compiled = jax.jit(flat, **jit_options).lower(*leaves).compile()
             self._out_tree = trees[-1]
             self.source = "trace"
             return None

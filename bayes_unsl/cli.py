@@ -406,6 +406,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "seconds_sampling": diag.get("seconds_sampling"),
         "seconds_wall": wall,
         "chain_devices": diag.get("chain_devices", 1),
+        "remedies": len(diag.get("remedies") or ()),
     }
     if args.json:
         print(json.dumps(payload))

@@ -6,11 +6,16 @@ import contextlib
 
 import jax
 
-__all__ = ["default_precision", "precision_scope"]
+__all__ = ["default_precision", "platform_precision", "precision_scope"]
 
 
 def default_precision() -> str:
-    return "float64" if jax.default_backend() == "cpu" else "float32"
+    return platform_precision(jax.default_backend())
+
+
+def platform_precision(platform: str) -> str:
+    """The default precision of computations on ``platform`` ("cpu", "gpu", ...)."""
+    return "float64" if platform == "cpu" else "float32"
 
 
 def precision_scope(precision: str | None):

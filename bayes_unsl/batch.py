@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_unsl._cache import enable_compilation_cache
-from bayes_unsl._precision import precision_scope
+from bayes_unsl._precision import platform_precision, precision_scope
 from bayes_unsl.break_choice import (
     AUTO,
     DEFAULT_BREAK_RULE,
@@ -37,6 +37,7 @@ from bayes_unsl.break_choice import (
     choose,
 )
 from bayes_unsl.data import as_columns, validate
+from bayes_unsl.devices import choose_platform
 from bayes_unsl.fit import (
     DEFAULT_LEVELS,
     Fit,
@@ -64,11 +65,6 @@ __all__ = ["FitCollection", "fit_many", "load_many"]
 
 INDEX = "collection.json"
 SCHEMA = "bayes_unsl.collection/1"
-# Below this many curves a GPU's launch latency costs more than it gains. Measured on an
-# H100 (benchmarks/results/throughput.md): 16 curves in one batch, 0.75 s per curve
-# after compilation, against 3-7 s per curve one at a time on a CPU; a single curve is
-# many times slower on the GPU than on a CPU.
-GPU_MIN_CURVES = 16
 # Below this many curves on a CPU, starting worker processes (imports, and loading the
 # compiled programs) costs more than running the curves side by side saves.
 WORKERS_MIN_CURVES = 8
@@ -289,7 +285,7 @@ def fit_many(
         out_dir.mkdir(parents=True, exist_ok=True)
         fits.update(_resume(out_dir, curves, spec, settings, seed))
 
-    platform = _platform(device, len(curves))
+    platform = choose_platform(device, len(curves))
     devices = jax.devices(platform) if shard else jax.devices(platform)[:1]
     enable_compilation_cache()
     todo = [k for k in curves if k not in fits]
@@ -327,8 +323,16 @@ def fit_many(
                     diag["seconds"] = seconds[key]  # every attempt, the remedies' included
                     _, dataset, context = curves[key]
                     attrs = {
-                        **_attrs(spec, attempt_settings, dataset, context, seed, precision, diag),
-                        "backend": platform,
+                        **_attrs(
+                            spec,
+                            attempt_settings,
+                            dataset,
+                            context,
+                            seed,
+                            precision,
+                            diag,
+                            platform,
+                        ),
                         "group": json.dumps(_jsonable(key), default=str),
                         "requested_settings": _settings_json(settings),
                     }
@@ -409,22 +413,6 @@ def _warn(result: FitCollection, warn: bool) -> None:
             UserWarning,
             stacklevel=3,
         )
-
-
-def _platform(device: str | None, n_curves: int) -> str:
-    if device is not None:
-        if device not in ("cpu", "gpu"):
-            raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
-        try:
-            jax.devices(device)
-        except RuntimeError as err:
-            raise ValueError(f"no {device} device available: {err}") from err
-        return device
-    try:
-        has_gpu = bool(jax.devices("gpu"))
-    except RuntimeError:
-        has_gpu = False
-    return "gpu" if has_gpu and n_curves >= GPU_MIN_CURVES else "cpu"
 
 
 def _n_workers(workers: int | None, platform: str, spec, n_curves: int) -> int:
@@ -519,7 +507,7 @@ def _fit_batches(
     # batch (or worker) it ran in.
     length = _bucket(max(curves[k][1].n_points for k in keys))
     chunks = [keys[start : start + per_batch] for start in range(0, len(keys), per_batch)]
-    precision = precision or ("float64" if platform == "cpu" else "float32")
+    precision = precision or platform_precision(platform)
     if in_workers:
         tasks = [
             ({k: curves[k] for k in chunk}, chunk, spec, settings, seed, precision, length)

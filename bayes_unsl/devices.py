@@ -1,11 +1,13 @@
-"""CPU cores as JAX devices, so that a fit's chains run side by side.
+"""Which devices run a fit: the platform for a job's size, and CPU cores as JAX devices.
+
+A single curve runs faster on a CPU than on a GPU, whose launch latency dominates NUTS's
+small steps; the GPU pays from a batch of many curves (:func:`choose_platform`).
 
 JAX runs a program on one CPU device, one core. A fit's chains are independent, so on a
-machine with several cores they can run on several CPU devices at once: on 2 cores, a
-4-chain fit of the 4-digit addition curve samples in well under the time it takes on one
-device (``benchmarks/results/throughput.md``, rows ``chain-devices``). JAX fixes its number
-of CPU devices when it first runs anything, so :func:`use_cpu_cores` must come first; the
-command line does it for you.
+machine with several cores they can run on several CPU devices at once: on 2 cores the
+4-chain demo fit took 6.7 s split over two devices (``benchmarks/results/demo_time.md``).
+JAX fixes its number of CPU devices when it first runs anything, so :func:`use_cpu_cores`
+must come first; the ``bayes-unsl`` program does it.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from typing import Any
 
 import jax
 
-__all__ = ["chain_devices", "usable_cores", "use_cpu_cores"]
+from bayes_unsl.workers import usable_cores
 
+__all__ = ["GPU_MIN_CURVES", "chain_devices", "choose_platform", "use_cpu_cores"]
 
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, where the system tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+# Below this many curves a GPU's launch latency costs more than it gains. Measured on an
+# H100 (benchmarks/results/throughput.md): 16 curves in one batch, 0.75 s per curve
+# after compilation, against 3-7 s per curve one at a time on a CPU; a single curve is
+# many times slower on the GPU than on a CPU.
+GPU_MIN_CURVES = 16
 
 
 def use_cpu_cores(cores: int | None = None) -> int:
@@ -67,3 +69,21 @@ def chain_devices(chains: int, backend: str | None = None) -> list[Any]:
     devices: Sequence[Any] = jax.local_devices(backend=backend)
     count = max(n for n in range(1, len(devices) + 1) if chains % n == 0)
     return list(devices[:count])
+
+
+def choose_platform(device: str | None, n_curves: int) -> str:
+    """ "cpu" or "gpu" for a job of ``n_curves``: as asked (checked), else the GPU only for
+    ``GPU_MIN_CURVES`` curves or more, when there is one."""
+    if device is not None:
+        if device not in ("cpu", "gpu"):
+            raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+        try:
+            jax.devices(device)
+        except RuntimeError as err:
+            raise ValueError(f"no {device} device available: {err}") from err
+        return device
+    try:
+        has_gpu = bool(jax.devices("gpu"))
+    except RuntimeError:
+        has_gpu = False
+    return "gpu" if has_gpu and n_curves >= GPU_MIN_CURVES else "cpu"

@@ -32,7 +32,7 @@ from numpyro.infer import Predictive
 
 from bayes_unsl import __version__
 from bayes_unsl._cache import enable_compilation_cache
-from bayes_unsl._precision import precision_scope
+from bayes_unsl._precision import platform_precision, precision_scope
 from bayes_unsl.break_choice import (
     AUTO,
     DEFAULT_BREAK_RULE,
@@ -50,7 +50,7 @@ from bayes_unsl.data import (
     validate,
     validate_inputs,
 )
-from bayes_unsl.devices import chain_devices
+from bayes_unsl.devices import chain_devices, choose_platform
 from bayes_unsl.inference.diagnostics import (
     ConvergenceWarning,
     check_convergence,
@@ -134,11 +134,13 @@ def fit(
     predictive draws are capped at it); sampler settings
     (``target_accept``, ``max_tree_depth``, ``dense_mass``, ``map_starts``, ``init_jitter``,
     ``prior_draws``: > 0 adds prior and prior predictive groups); ``precision`` ("float64"
-    or "float32"); ``progress_bar`` (default: shown when stderr is a terminal); ``retries``
-    (default 1: a fit that fails its convergence checks is run again with target_accept
-    0.99, twice the warm-up and twice the draws; ``diagnostics()["remedies"]`` records
-    it); ``warn`` (False silences the convergence warning; the diagnostics are kept either
-    way).
+    or "float32"; default float64 on a CPU, float32 on a GPU); ``device`` ("cpu" or "gpu";
+    default the CPU, where one curve samples many times faster than on a GPU: the chains
+    are split over the CPU devices, see :func:`bayes_unsl.use_cpu_cores`); ``progress_bar``
+    (default: shown when stderr is a terminal); ``retries`` (default 1: a fit that fails
+    its convergence checks is run again with target_accept 0.99, twice the warm-up and
+    twice the draws; ``diagnostics()["remedies"]`` records it); ``warn`` (False silences
+    the convergence warning; the diagnostics are kept either way).
     """
     if breaks == AUTO:
         options = dict(options)
@@ -148,8 +150,10 @@ def fit(
         check_convergence(chosen.diagnostics(), warn=warn_auto)
         return chosen
     run = parse_options(form, breaks, chains, warmup, draws, options)
-    spec, settings, precision, retries = run.spec, run.settings, run.precision, run.retries
+    spec, settings, retries = run.spec, run.settings, run.retries
     warn, progress = run.warn, run.progress
+    platform = choose_platform(run.device, 1)
+    precision = run.precision or platform_precision(platform)
     form_ = form_model(spec.form)
     dataset = validate(data, x, y, min_points=spec.n_params)
     spec.check_bound(dataset.y)
@@ -158,7 +162,7 @@ def fit(
     remedies = []
     seconds = 0.0
     while True:
-        idata, diag = _sample(dataset, spec, context, settings, seed, precision, progress)
+        idata, diag = _sample(dataset, spec, context, settings, seed, precision, platform, progress)
         seconds += diag["seconds"]
         problems = convergence_problems(diag)
         if not problems or len(remedies) >= retries:
@@ -167,7 +171,7 @@ def fit(
         remedies.append({"problems": problems, "then": note})
     diag["remedies"] = remedies
     diag["seconds"] = seconds  # every attempt, the remedies' included
-    idata.attrs.update(_attrs(spec, settings, dataset, context, seed, precision, diag))
+    idata.attrs.update(_attrs(spec, settings, dataset, context, seed, precision, diag, platform))
     result = Fit(idata)
     check_convergence(diag, warn=warn)
     return result
@@ -196,6 +200,7 @@ class RunOptions(NamedTuple):
     retries: int
     warn: bool
     progress: bool
+    device: str | None = None
 
 
 def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) -> RunOptions:
@@ -208,13 +213,14 @@ def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) 
     warn = options.pop("warn", True)
     retries = options.pop("retries", 1)
     progress = options.pop("progress_bar", None)
+    device = options.pop("device", None)
     if progress is None:
         progress = sys.stderr.isatty()
     spec = _spec_from_options(form, breaks, options)
     settings = _settings_from_options(chains, warmup, draws, options)
     if options:
         raise TypeError(f"unknown option(s) {sorted(options)}")
-    return RunOptions(spec, settings, precision, retries, warn, progress)
+    return RunOptions(spec, settings, precision, retries, warn, progress, device)
 
 
 def remedy(settings: SamplerSettings) -> tuple[SamplerSettings, str]:
@@ -232,16 +238,16 @@ def remedy(settings: SamplerSettings) -> tuple[SamplerSettings, str]:
     )
 
 
-def _sample(dataset, spec, context, settings, seed, precision, progress):
+def _sample(dataset, spec, context, settings, seed, precision, platform, progress):
     started = time.perf_counter()
-    with precision_scope(precision):
+    with jax.default_device(jax.devices(platform)[0]), precision_scope(precision):
         args = (jnp.asarray(dataset.z), context, jnp.asarray(dataset.log_y))
         run = run_nuts(
             jax.random.PRNGKey(seed),
             _model_for(spec),
             args,
             settings,
-            devices=chain_devices(settings.chains),
+            devices=chain_devices(settings.chains, backend=platform),
             progress=progress,
         )
     return _result(run, dataset, spec, time.perf_counter() - started)
@@ -316,15 +322,15 @@ def _inference_data(run, dataset: Dataset, dims) -> az.InferenceData:
     return az.InferenceData(**{g: groups[g] for g in order if g in groups})
 
 
-def _attrs(spec, settings, dataset, context, seed, precision, diag) -> dict[str, Any]:
+def _attrs(spec, settings, dataset, context, seed, precision, diag, platform) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "bayes_unsl_version": __version__,
         "jax_version": jax.__version__,
         "numpyro_version": numpyro.__version__,
         "arviz_version": az.__version__,
-        "backend": jax.default_backend(),
-        "precision": precision or ("float64" if jax.default_backend() == "cpu" else "float32"),
+        "backend": platform,
+        "precision": precision or platform_precision(platform),
         "spec": spec.to_json(),
         "settings": json.dumps(asdict(settings), sort_keys=True),
         "seed": int(seed),

@@ -14,6 +14,7 @@ import pytest
 
 import bayes_unsl as bu
 from bayes_unsl.devices import chain_devices
+from tests.conftest import X, Y
 
 SPLIT = textwrap.dedent(
     """
@@ -112,3 +113,18 @@ def test_chain_devices_divide_the_chains():
     assert 1 <= len(devices) <= len(jax.local_devices())
     assert 4 % len(devices) == 0
     assert len(chain_devices(1)) == 1
+
+
+def test_fit_records_its_platform_and_precision(quick_fit):
+    assert quick_fit.idata.attrs["backend"] == "cpu"
+    assert quick_fit.idata.attrs["precision"] == "float64"
+    assert quick_fit.diagnostics()["chain_devices"] == len(chain_devices(2, backend="cpu"))
+
+
+def test_fit_refuses_an_unknown_or_missing_device(addition):
+    train, _ = addition
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'gpu'"):
+        bu.fit(train, X, Y, device="tpu")
+    if not any(d.platform == "gpu" for d in jax.devices()):
+        with pytest.raises(ValueError, match="no gpu device available"):
+            bu.fit(train, X, Y, device="gpu")

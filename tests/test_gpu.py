@@ -20,7 +20,7 @@ requires_gpu = pytest.mark.skipif(
 def test_float32_on_the_gpu_agrees_with_float64(addition):
     train, held = addition
     fits = {
-        p: bu.fit(train, X, Y, seed=1, warn=False, precision=p, **QUICK)
+        p: bu.fit(train, X, Y, seed=1, warn=False, precision=p, device="gpu", **QUICK)
         for p in ("float32", "float64")
     }
     assert fits["float32"].idata.attrs["backend"] == "gpu"
@@ -42,3 +42,12 @@ def test_batched_fits_on_the_gpu_agree_with_cpu_fits(addition):
     for curve in ("a", "b"):
         medians = {d: np.median(f[curve].samples(held[X]), axis=0) for d, f in fits.items()}
         assert np.allclose(medians["gpu"], medians["cpu"], rtol=0.05)
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_one_curve_runs_on_the_cpu_by_default(addition):
+    train, _ = addition
+    fit_ = bu.fit(train, X, Y, seed=1, warn=False, **QUICK)
+    assert fit_.idata.attrs["backend"] == "cpu"
+    assert fit_.idata.attrs["precision"] == "float64"

@@ -70,6 +70,13 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
         help="refits with target_accept 0.99, twice the warm-up and draws on failed checks"
         " (default 1)",
     )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "gpu"),
+        default=None,
+        help="where to sample (default: the CPU for one curve, the GPU for 16 curves or more "
+        "with --group when there is one)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -155,6 +162,8 @@ def _options(args: argparse.Namespace) -> dict:
         opts["target_accept"] = args.target_accept
     if args.upper_bound is not None:
         opts["upper_bound"] = args.upper_bound
+    if args.device is not None:
+        opts["device"] = args.device
     return opts
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -144,3 +145,20 @@ def test_the_break_rule_reaches_the_fit_with_auto_only():
         "parsimonious"
     )
     assert "break_rule" not in _options(_parser().parse_args([*base, "--breaks", "1"]))
+
+
+def test_device_reaches_the_fit_and_a_missing_one_is_refused(tmp_path):
+    from bayes_unsl.cli import _options
+
+    base = ["fit", "c.csv", "--x", "n", "--y", "loss", "--out", "o"]
+    assert _options(_parser().parse_args([*base, "--device", "cpu"]))["device"] == "cpu"
+    assert "device" not in _options(_parser().parse_args(base))
+    with pytest.raises(SystemExit):
+        _parser().parse_args([*base, "--device", "tpu"])
+    if any(d.platform == "gpu" for d in jax.devices()):
+        return
+    csv = tmp_path / "c.csv"
+    csv.write_text("n,loss\n" + "\n".join(f"{10**i},{3 - 0.1 * i}" for i in range(1, 10)))
+    out = str(tmp_path / "o")
+    with pytest.raises(SystemExit, match="no gpu device available"):
+        main(["fit", str(csv), "--x", "n", "--y", "loss", "--out", out, "--device", "gpu"])

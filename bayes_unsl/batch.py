@@ -286,6 +286,7 @@ def fit_many(
         fits.update(_resume(out_dir, curves, spec, settings, seed))
 
     platform = choose_platform(device, len(curves))
+    precision = precision or platform_precision(platform)
     devices = jax.devices(platform) if shard else jax.devices(platform)[:1]
     enable_compilation_cache()
     todo = [k for k in curves if k not in fits]
@@ -507,7 +508,6 @@ def _fit_batches(
     # batch (or worker) it ran in.
     length = _bucket(max(curves[k][1].n_points for k in keys))
     chunks = [keys[start : start + per_batch] for start in range(0, len(keys), per_batch)]
-    precision = precision or platform_precision(platform)
     if in_workers:
         tasks = [
             ({k: curves[k] for k in chunk}, chunk, spec, settings, seed, precision, length)

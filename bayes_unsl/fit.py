@@ -330,7 +330,7 @@ def _attrs(spec, settings, dataset, context, seed, precision, diag, platform) ->
         "numpyro_version": numpyro.__version__,
         "arviz_version": az.__version__,
         "backend": platform,
-        "precision": precision or platform_precision(platform),
+        "precision": precision,
         "spec": spec.to_json(),
         "settings": json.dumps(asdict(settings), sort_keys=True),
         "seed": int(seed),

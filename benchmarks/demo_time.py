@@ -3,8 +3,9 @@
 Runs ``bayes-unsl demo --json`` in fresh processes: first with an empty persistent
 compilation cache and program store (tracing and compilation included), then again with
 both warm (what a user pays from the second process on), and then warm on one CPU device
-(``XLA_FLAGS=--xla_force_host_platform_device_count=1``), to show what splitting the chains
-over the cores (``bayes_unsl.use_cpu_cores``, which the program calls) gains.
+(``XLA_FLAGS=--xla_force_host_platform_device_count=1``), as the program runs and with its
+first attempt only (``--retries 0``), to show what splitting the chains over the cores
+(``bayes_unsl.use_cpu_cores``, which the program calls) gains at equal work.
 Writes benchmarks/results/demo_time.{md,json}.
 
     python benchmarks/demo_time.py
@@ -24,11 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def run_demo(cache_dir: str, out_dir: str, cpu_devices: int | None = None) -> dict:
+def run_demo(
+    cache_dir: str, out_dir: str, cpu_devices: int | None = None, extra: tuple[str, ...] = ()
+) -> dict:
     env = dict(os.environ, BAYES_UNSL_CACHE_DIR=cache_dir)
     if cpu_devices is not None:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={cpu_devices}"
-    cmd = [sys.executable, "-m", "bayes_unsl.cli", "demo", "--json", "--out", out_dir]
+    cmd = [sys.executable, "-m", "bayes_unsl.cli", "demo", "--json", "--out", out_dir, *extra]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
@@ -51,18 +54,22 @@ def main() -> None:
         warm = run_demo(cache, out)
         run_demo(cache, out, cpu_devices=1)  # compiles and stores the one-device programs
         one_device = run_demo(cache, out, cpu_devices=1)
+        # The first attempt alone, so that one and two devices compare at equal work.
+        one_device_first = run_demo(cache, out, cpu_devices=1, extra=("--retries", "0"))
     host = machine()
     versions = f"jax {jax.__version__}, numpyro {numpyro.__version__}"
     rows = [
         ("cold cache (first process)", cold),
         ("warm cache (later processes)", warm),
         ("warm cache, chains on one CPU device", one_device),
+        ("warm cache, one CPU device, first attempt only (`--retries 0`)", one_device_first),
     ]
     lines = [
         "# Demo wall time: 4-digit addition, BNSL with 1 break, 4 chains x (1000 + 1000)",
         "",
-        "Command: `python benchmarks/demo_time.py` (runs `bayes-unsl demo --json` twice in "
-        "fresh processes sharing one cache folder: compiled code and stored programs).",
+        "Command: `python benchmarks/demo_time.py` (runs `bayes-unsl demo --json` in fresh "
+        "processes sharing one cache folder of compiled code and stored programs: cold, warm, "
+        "then warm on one CPU device with and without the automatic refit).",
         f"Machine: {host}; backend {jax.default_backend()}; {versions}; "
         f"bayes_unsl {bayes_unsl.__version__}; commit {git_commit()}.",
         "",
@@ -99,6 +106,7 @@ def main() -> None:
                 "cold": cold,
                 "warm": warm,
                 "warm_one_cpu_device": one_device,
+                "warm_one_cpu_device_first_attempt": one_device_first,
             },
             indent=2,
         )

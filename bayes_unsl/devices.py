@@ -5,7 +5,8 @@ small steps; the GPU pays from a batch of many curves (:func:`choose_platform`).
 
 JAX runs a program on one CPU device, one core. A fit's chains are independent, so on a
 machine with several cores they can run on several CPU devices at once: on 2 cores the
-4-chain demo fit took 6.7 s split over two devices (``benchmarks/results/demo_time.md``).
+4-chain demo sampled in 5.8 s split over two devices against 7.4 s on one
+(``benchmarks/results/demo_time.md``).
 JAX fixes its number of CPU devices when it first runs anything, so :func:`use_cpu_cores`
 must come first; the ``bayes-unsl`` program does it.
 """

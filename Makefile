@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-demo bench-convergence bench-throughput bench-calibration bench-multivariate bench-future-break notebooks clean
+.PHONY: install demo test lint bench-demo bench-geometry bench-convergence bench-throughput bench-calibration bench-multivariate bench-future-break notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ DATA ?= ../shared/data
 
 bench-demo: $(STAMP)
 	$(PY) benchmarks/demo_time.py
+
+bench-geometry: $(STAMP)
+	$(PY) benchmarks/geometry.py
 
 bench-convergence: $(STAMP)
 	$(PY) benchmarks/convergence.py --data-root $(DATA)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -107,3 +108,30 @@ def test_programs_of_other_sampler_settings_are_stored_apart(addition, store, mo
     assert deeper.idata.sample_stats["tree_depth"].max() > 3
     longer = _fit(train, draws=80)
     assert longer.idata.posterior.sizes["draw"] == 80
+
+
+def test_model_identity_names_a_masked_model_by_the_model_it_wraps():
+    """fit_many's padded models: one per spec, each stored under its own name."""
+    from bayes_unsl.models.likelihood import masked
+
+    def wrapped(floor):
+        spec = bu.models.ModelSpec.build("bnsl", 1, priors={"sharpness_floor": floor})
+        return masked(functools.partial(bu.models.form_model("bnsl").model, spec=spec))
+
+    identity = stored.model_identity(wrapped(0.1))
+    assert "sharpness_floor=0.1" in identity
+    assert stored.model_identity(wrapped(0.2)) != identity
+    assert stored.model_identity(wrapped(0.1)) == identity  # stable: no addresses
+    assert stored.model_identity(masked(normal_mean)) is None
+
+
+def test_fit_many_with_other_priors_is_not_served_a_stored_program(addition, store, monkeypatch):
+    train, _ = addition
+    table = train.assign(curve="a")
+    options = {**SMALL, "breaks": 1, "seed": 3, "warn": False, "progress_bar": False}
+    first = bu.fit_many(table, "curve", X, Y, priors={"sharpness_floor": 0.01}, **options)
+    monkeypatch.setattr(nuts, "_PROGRAMS", {})
+    other = bu.fit_many(table, "curve", X, Y, priors={"sharpness_floor": 0.3}, **options)
+    floor = 0.3 * json.loads(other["a"].attrs["context"])["half_range"]
+    assert float(first["a"].idata.posterior["f"].min()) < floor
+    assert float(other["a"].idata.posterior["f"].min()) >= floor

@@ -60,16 +60,26 @@ def _environment() -> str:
 def model_identity(model: Callable) -> str | None:
     """A stable name for a model of this package (a function, or a partial of one).
 
-    None for models defined elsewhere: their source is not part of the key, so their
-    programs are never stored.
+    Functions among a partial's arguments (a wrapped model) are named the same way, so the
+    name covers every setting the program depends on. None for models defined elsewhere:
+    their source is not part of the key, so their programs are never stored.
     """
     fn, args, keywords = model, (), {}
     if isinstance(model, functools.partial):
         fn, args, keywords = model.func, model.args, model.keywords
     module = getattr(fn, "__module__", None) or ""
-    if not module.startswith("bayes_unsl."):
+    if not module.startswith("bayes_unsl.") or "<locals>" in fn.__qualname__:
         return None
-    return f"{module}.{fn.__qualname__}|{args!r}|{sorted(keywords.items())!r}"
+    named_args = [_argument_identity(a) for a in args]
+    named_keywords = {k: _argument_identity(v) for k, v in sorted(keywords.items())}
+    if None in named_args or None in named_keywords.values():
+        return None
+    keywords_text = ", ".join(f"{k}={v}" for k, v in named_keywords.items())
+    return f"{module}.{fn.__qualname__}|{', '.join(named_args)}|{keywords_text}"
+
+
+def _argument_identity(value: Any) -> str | None:
+    return model_identity(value) if callable(value) else repr(value)
 
 
 class StoredProgram:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax.numpy as jnp
@@ -53,10 +54,12 @@ def masked(model):
     Curves of different lengths share one compiled program by padding to a common length;
     padded points repeat a real point (so every value stays finite, and so do gradients) and
     are masked out of the likelihood, leaving the posterior of the real points unchanged.
+    A partial of a module-level function, so that stored programs are keyed by the wrapped
+    model and its settings (a closure would name every wrapped model alike).
     """
+    return functools.partial(_masked_model, model=model)
 
-    def wrapped(z, context, mask, log_y=None):
-        with _MaskObservations(mask=mask):
-            model(z, context, log_y)
 
-    return wrapped
+def _masked_model(z, context, mask, log_y=None, *, model) -> None:
+    with _MaskObservations(mask=mask):
+        model(z, context, log_y)

@@ -90,8 +90,11 @@ def score(fit: bu.Fit, held: pd.DataFrame) -> dict:
     }
 
 
-def _fit_all(table: pd.DataFrame, depth: int, batch_size, priors, **options):
-    """``fit_many`` over the curves of ``table`` as the benchmark runs it: no remedy."""
+def _fit_all(table: pd.DataFrame, depth: int, batch_size, priors, sampler=None, **options):
+    """``fit_many`` over the curves of ``table`` as the benchmark runs it: no remedy.
+
+    ``sampler``: sampler settings other than the defaults (e.g. ``target_accept``).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bu.fit_many(
@@ -105,6 +108,7 @@ def _fit_all(table: pd.DataFrame, depth: int, batch_size, priors, **options):
             priors=priors,
             progress_bar=False,
             warn=False,
+            **(sampler or {}),
             **options,
         )
 
@@ -133,14 +137,21 @@ def _table(curves_) -> pd.DataFrame:
 
 
 def run(
-    all_curves, depth: int, batch_size: int | None, form: str = "bnsl", priors=None
+    all_curves,
+    depth: int,
+    batch_size: int | None,
+    form: str = "bnsl",
+    priors=None,
+    sampler=None,
 ) -> list[dict]:
     one_break = ModelSpec.build("bnsl", 1).n_params
     rows = []
     for breaks in (1, 0):
         picked = [c for c in all_curves if (len(c[2]) >= one_break) == (breaks == 1)]
         if picked:
-            fits = _fit_all(_table(picked), depth, batch_size, priors, form=form, breaks=breaks)
+            fits = _fit_all(
+                _table(picked), depth, batch_size, priors, sampler, form=form, breaks=breaks
+            )
             rows += _rows(picked, fits, form, depth, breaks)
     return rows
 
@@ -148,7 +159,9 @@ def run(
 AUTO_MAX_BREAKS = 2
 
 
-def run_auto(all_curves, depth: int, batch_size: int | None, priors=None) -> list[dict]:
+def run_auto(
+    all_curves, depth: int, batch_size: int | None, priors=None, sampler=None
+) -> list[dict]:
     """``breaks="auto"`` on every curve: rows of the chosen fits and of every count tried."""
     with tempfile.TemporaryDirectory() as tmp:
         chosen = _fit_all(
@@ -156,6 +169,7 @@ def run_auto(all_curves, depth: int, batch_size: int | None, priors=None) -> lis
             depth,
             batch_size,
             priors,
+            sampler,
             breaks="auto",
             max_breaks=AUTO_MAX_BREAKS,
             out=tmp,
@@ -214,6 +228,13 @@ def shares(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _shell_value(option: str, value) -> str:
+    """An option's value as typed in the command line (JSON values quoted)."""
+    if value is True:
+        return ""
+    return f" '{value}'" if option in ("priors", "sampler") else f" {value}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-root", default=os.environ.get("BAYES_UNSL_DATA"))
@@ -229,24 +250,28 @@ def main() -> None:
     parser.add_argument(
         "--priors", default=None, help="prior settings as JSON, e.g. '{\"break_concentration\": 1}'"
     )
+    parser.add_argument(
+        "--sampler", default=None, help="sampler settings as JSON, e.g. '{\"target_accept\": 0.9}'"
+    )
     parser.add_argument("--name", default="convergence", help="results file name (no suffix)")
     args = parser.parse_args()
     priors = json.loads(args.priors) if args.priors else None
+    sampler = json.loads(args.sampler) if args.sampler else None
     all_curves = list(curves(args.data_root, args.benchmark))[: args.limit]
     started = time.perf_counter()
     rows = []
     for depth in (int(d) for d in args.depths.split(",")):
         for form in args.forms.split(","):
             if form == "bnsl-auto":
-                rows += run_auto(all_curves, depth, args.batch_size, priors)
+                rows += run_auto(all_curves, depth, args.batch_size, priors, sampler)
             else:
-                rows += run(all_curves, depth, args.batch_size, form, priors)
+                rows += run(all_curves, depth, args.batch_size, form, priors, sampler)
     table = pd.DataFrame(rows)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{args.name}.csv", index=False)
     command = "python benchmarks/convergence.py --data-root <dataset folders> " + " ".join(
-        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}" if k != "priors" else f" '{v}'")
+        f"--{k.replace('_', '-')}" + _shell_value(k, v)
         for k, v in vars(args).items()
         if k != "data_root" and v not in (None, False)
     )
@@ -256,7 +281,8 @@ def main() -> None:
         f"Command: `{command}`. Machine: {machine()}; commit {git_commit()}; "
         f"{time.perf_counter() - started:.0f} s in all.",
         "",
-        "Each curve: `bu.fit_many`, 4 chains x (1000 + 1000), target acceptance 0.95, dense "
+        "Each curve: `bu.fit_many`, 4 chains x (1000 + 1000), target acceptance "
+        f"{(sampler or {}).get('target_accept', 0.95)}, dense "
         "mass matrix, no automatic remedy; BNSL with 1 break (0 where the curve has fewer "
         "points than 1 break needs). Converged: max R-hat <= 1.01, bulk ESS >= 400 and no "
         "divergences. Coverage pooled over held-out points; the 90% width is the mean of "

@@ -21,6 +21,7 @@ Writes future_break.md and future_break.csv to ``--out``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -164,7 +165,8 @@ def report(rows, summary, ranking, skipped, settings, seconds, command) -> str:
         "",
         f"Per curve, the context (training) points only: the largest-x {settings['hold']:.0%} "
         f"(at least 2) held out, BNSL with {settings['breaks']} break(s) fitted to the rest "
-        f"({settings['sampler']}), seed {settings['seed']}. No benchmark held-out point is "
+        f"({settings['sampler']}), seed {settings['seed']}, priors "
+        f"{settings.get('priors') or 'the defaults'}. No benchmark held-out point is "
         "read. Every variant predicts from the same posterior. DD and IC curves are scored on "
         "y divided by the largest inner-training y (LPD, width); coverage does not depend on "
         "it.",
@@ -215,6 +217,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = split_study_parser(__doc__.split("\n\n")[0], "DD,addition,NMT,LM,BB", None)
     p.add_argument("--breaks", type=int, default=1)
     p.add_argument("--retries", type=int, default=1, help="automatic remedies (default 1)")
+    p.add_argument(
+        "--priors", type=json.loads, default=None, help="fitted model's prior settings as JSON"
+    )
     return p.parse_args(argv)
 
 
@@ -248,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         warn=False,
         retries=args.retries,
         out=args.fits_dir,
+        priors=args.priors,
         **sampler,
     )
     for key, message in fits.errors.items():
@@ -259,7 +265,13 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out / "future_break.csv", index=False)
     sampler["retries"] = args.retries
-    settings = {"hold": args.hold, "breaks": args.breaks, "sampler": sampler, "seed": args.seed}
+    settings = {
+        "hold": args.hold,
+        "breaks": args.breaks,
+        "sampler": sampler,
+        "seed": args.seed,
+        "priors": args.priors,
+    }
     command = "python benchmarks/future_break.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )

@@ -135,3 +135,9 @@ def test_fit_many_with_other_priors_is_not_served_a_stored_program(addition, sto
     floor = 0.3 * json.loads(other["a"].attrs["context"])["half_range"]
     assert float(first["a"].idata.posterior["f"].min()) < floor
     assert float(other["a"].idata.posterior["f"].min()) >= floor
+    # Each spec's padded programs are stored under their own name and loaded again.
+    monkeypatch.setattr(nuts, "_PROGRAMS", {})
+    again = bu.fit_many(table, "curve", X, Y, priors={"sharpness_floor": 0.3}, **options)
+    programs = next(iter(nuts._PROGRAMS.values()))
+    assert {p.source for p in (programs.init, programs.chunk, programs.posterior)} == {"store"}
+    np.testing.assert_array_equal(again["a"].idata.posterior["f"], other["a"].idata.posterior["f"])

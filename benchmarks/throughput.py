@@ -90,7 +90,9 @@ def measure(args: argparse.Namespace, batch_size: int) -> dict:
         return float(diag[column].sum()) / batch_size
 
     compile_s = batch_total("seconds_compile")
-    after = max(seconds - compile_s, 1e-9)
+    # With several workers the phase times are summed over them and can exceed the wall
+    # time: then there is no wall time "after compilation" to divide by.
+    after = seconds - compile_s if seconds > compile_s else None
     return {
         "backend": jax.default_backend(),
         "device": str(jax.devices(args.device or jax.default_backend())[0].device_kind),
@@ -109,8 +111,8 @@ def measure(args: argparse.Namespace, batch_size: int) -> dict:
         "predictive_s": round(batch_total("seconds_predictive"), 2),
         "postprocess_s": round(float(diag["seconds_postprocess"].sum()), 2),
         "curves_per_s": round(len(fits) / seconds, 4),
-        "curves_per_s_after_compile": round(len(fits) / after, 4),
-        "s_per_curve_after_compile": round(after / len(fits), 4),
+        "curves_per_s_after_compile": after and round(len(fits) / after, 4),
+        "s_per_curve_after_compile": after and round(after / len(fits), 4),
         "converged": round(float(diag["converged"].mean()), 4),
         "r_hat_ok": round(float((diag["r_hat_max"] <= 1.01).mean()), 4),
         "ess_ok": round(float((diag["ess_bulk_min"] >= 400).mean()), 4),

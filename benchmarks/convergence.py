@@ -8,6 +8,7 @@ arXiv 2209.06640 (the authors' train / extrapolate split). Curves with fewer poi
 
     python benchmarks/convergence.py --data-root ../shared/data [--depths 10,8,6]
         [--benchmark] [--limit N] [--batch-size 1]
+        [--priors '{"sharpness_floor": 0.1}'] [--sampler '{"target_accept": 0.98, "seed": 1}']
 
 ``--forms bnsl-auto`` fits every curve with 0, 1 and 2 breaks (``breaks="auto"``) and
 reports the PSIS-LOO choice of the default ``break_rule`` per curve (form ``bnsl-auto``)

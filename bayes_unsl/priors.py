@@ -180,6 +180,10 @@ class BNSLPriors(CommonPriors):
       changes the data barely constrain (a harder posterior to sample).
     - ``sharpness_median`` and ``sharpness_sd``: LogNormal prior on f - ``sharpness_floor``,
       in z units; the floor keeps the geometry bounded as breaks turn sharp.
+    - ``sharpness_floor_spacing``: raises the floor of the fitted breaks to this multiple of
+      the median spacing of the observed inputs (z units) where that is larger: the data
+      cannot tell a break sharper than their spacing from a kink. 0 (the default) keeps
+      the fixed floor.
     - ``y_spread_floor``: the least spread of log y used to scale the slope priors.
     - ``future_break_rate``: the rate, per decade of the input past its largest observed
       value, of a further break that the data cannot show. Predictions carry one such
@@ -209,6 +213,7 @@ class BNSLPriors(CommonPriors):
         "break_margin_decades",
         "future_break_rate",
         "future_slope_sd",
+        "sharpness_floor_spacing",
     )
 
     slope_sd: float = 2.0
@@ -219,6 +224,7 @@ class BNSLPriors(CommonPriors):
     sharpness_median: float = 0.2
     sharpness_sd: float = 1.0
     sharpness_floor: float = 0.01
+    sharpness_floor_spacing: float = 0.0
     y_spread_floor: float = 0.1
     future_break_rate: float = 1.0
     future_slope_sd: float = 0.0

@@ -55,6 +55,22 @@ def test_breaks_lie_within_the_data_unless_a_margin_is_asked_for(curve):
     assert np.isclose(top, np.log(10.0))
 
 
+def test_spacing_floor_keeps_breaks_no_sharper_than_the_data_can_show(curve):
+    """With ``sharpness_floor_spacing``, f stays above that share of the median z spacing."""
+    spacing = float(np.median(np.diff(np.unique(curve.z[:, 0]))))
+    assert bnsl_context(curve, ModelSpec()).sharpness_floor_z == 0.01
+    spec = ModelSpec.build("bnsl", 1, priors={"sharpness_floor_spacing": 0.5})
+    context = bnsl_context(curve, spec)
+    assert np.isclose(context.sharpness_floor_z, 0.5 * spacing)
+    draws = Predictive(bnsl_model, num_samples=500)(
+        jax.random.PRNGKey(2), jnp.asarray(curve.z), context, spec=spec
+    )
+    f_z = np.asarray(draws["f"]) / context.half_range
+    assert f_z.min() > 0.5 * spacing
+    # Above the floor, the excess keeps its LogNormal prior (median sharpness_median).
+    assert np.isclose(np.median(f_z - 0.5 * spacing), 0.2, rtol=0.15)
+
+
 @pytest.mark.parametrize("concentration, variance", [(1.0, 1 / 12), (3.0, 1 / 28)])
 def test_break_concentration_sets_the_spread_of_one_break_over_the_data(
     curve, concentration, variance

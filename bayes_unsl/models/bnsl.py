@@ -40,6 +40,8 @@ class BNSLContext(NamedTuple):
     log_y_mean: float
     y_spread: float
     break_upper_z: float
+    # Default for contexts saved before the sharpness floor depended on the data.
+    sharpness_floor_z: float = 0.01
 
     def to_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in self._asdict().items()}
@@ -60,7 +62,20 @@ def bnsl_context(data: Dataset, spec: ModelSpec) -> BNSLContext:
         log_y_mean=float(log_y.mean()),
         y_spread=spread,
         break_upper_z=1.0 + margin_z,
+        sharpness_floor_z=sharpness_floor(data.z[:, 0], spec.priors),
     )
+
+
+def sharpness_floor(z: np.ndarray, priors: BNSLPriors) -> float:
+    """Least break sharpness (z units): ``sharpness_floor``, or ``sharpness_floor_spacing``
+    times the median spacing of the observed inputs where that is larger.
+
+    A break sharper than the spacing of the observations looks the same to the data as a
+    kink; below it, sharpness is unidentified and the kink's curvature makes NUTS diverge.
+    """
+    gaps = np.diff(np.unique(z))
+    spacing = float(np.median(gaps)) if gaps.size else 0.0
+    return max(priors.sharpness_floor, priors.sharpness_floor_spacing * spacing)
 
 
 def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
@@ -100,7 +115,7 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
             "log_f_excess",
             dist.Normal(math.log(p.sharpness_median), p.sharpness_sd).expand([n]),
         )
-        f_z = p.sharpness_floor + jnp.exp(log_f)
+        f_z = context.sharpness_floor_z + jnp.exp(log_f)
         beta, c0_z, c_z = from_centre(log_m_centre, mean_slope, c_visible, delta_z, f_z, upper)
     else:
         beta, c0_z = log_m_centre, mean_slope

@@ -41,6 +41,7 @@ from provenance import git_commit, machine
 import bayes_unsl as bu
 from bayes_unsl.evaluation import coverage, rmsle
 from bayes_unsl.evaluation.splits import double_descent_split
+from bayes_unsl.inference import Thresholds
 from bayes_unsl.inference.nuts import SamplerSettings
 from bayes_unsl.models import ModelSpec
 from bayes_unsl.tables import markdown_table
@@ -82,6 +83,7 @@ def score(fit: bu.Fit, held: pd.DataFrame) -> dict:
         "r_hat_max": d["r_hat_max"],
         "ess_bulk_min": d["ess_bulk_min"],
         "divergences": d["divergences"],
+        "chain_separation": d.get("chain_separation", 0.0),
         "tree_depth_mean": d["tree_depth_mean"],
         "grad_evals_per_ess": d["gradient_evals_per_ess"],
         "seconds": d["seconds"],
@@ -227,6 +229,46 @@ def shares(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def failure_kind(row: pd.Series) -> str:
+    """Why a fit failed its checks: chains in separate modes (means several within-chain
+    sds apart, ``Thresholds.modes_apart``), slow mixing within one mode (R-hat or ESS
+    short, chains together), or divergences alone; "" if it passed ("unknown" for rows
+    written before the chain separation was recorded)."""
+    if row["converged"]:
+        return ""
+    if not row["r_hat_max"] > 1.01 and not row["ess_bulk_min"] < 400:
+        return "divergences only"
+    separation = row.get("chain_separation", np.nan)
+    if pd.isna(separation):
+        return "unknown"
+    return "separate modes" if separation >= Thresholds().modes_apart else "slow mixing"
+
+
+def failures(table: pd.DataFrame) -> list[str]:
+    """Failed fits per form and depth, by kind (:func:`failure_kind`)."""
+    ok = _scored(table)
+    kinds = ok.apply(failure_kind, axis=1)
+    lines = [
+        "| form | max tree depth | curves | failed | separate modes | slow mixing | "
+        "divergences only | R-hat <= 1.01 and bulk ESS >= 400 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (form, depth), g in ok.groupby(["form", "max_tree_depth"], sort=False):
+        k = kinds[g.index]
+        target = ((g["r_hat_max"] <= 1.01) & (g["ess_bulk_min"] >= 400)).mean()
+        lines.append(
+            f"| {form} | {depth} | {len(g)} | {(k != '').sum()}{_unknown(k)} | "
+            f"{(k == 'separate modes').sum()} | {(k == 'slow mixing').sum()} | "
+            f"{(k == 'divergences only').sum()} | {target:.0%} |"
+        )
+    return lines
+
+
+def _unknown(kinds: pd.Series) -> str:
+    n = int((kinds == "unknown").sum())
+    return f" ({n} of unknown kind)" if n else ""
+
+
 def check_cells(g: pd.DataFrame) -> str:
     """Table cells for fitted rows ``g``: curves, the share passing all checks and each
     check, median gradient evaluations per effective sample."""
@@ -305,6 +347,13 @@ def main() -> None:
         f"Priors: the defaults{'' if priors is None else f', except {priors}'}.",
         "",
         *shares(table),
+        "",
+        "Failed fits by kind: separate modes (some parameter's chain means lie at least "
+        f"{Thresholds().modes_apart:g} within-chain sds apart), slow mixing (R-hat above "
+        "1.01 or bulk ESS below 400 with the chains together), divergences only. The last "
+        "column is the issue's own criterion, which does not count divergences.",
+        "",
+        *failures(table),
         "",
         *summary(table),
         "",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from convergence import _scored, check_cells
+from convergence import _scored, check_cells, failure_kind
 from future_break import summarise
 from provenance import git_commit
 
@@ -32,7 +32,9 @@ LEGEND = [
     "difference, same priors as the value at the centre and the mean slope) and log M at "
     "each end derived exactly from them and the limit, each break's slope change converted "
     "at the break's location (a variant not kept in the tree); `_seed1`: seed 1 instead of "
-    "0; `_depth10`: max tree depth 10.",
+    "0; `_depth10`, `_depth8`: max tree depth 10, 8; `floor_spacing<k>`: "
+    "`sharpness_floor_spacing` k (the break sharpness floor raised to k times the median "
+    "spacing of the curve's inputs, z units, where that exceeds 0.01).",
 ]
 # The further-break prior of the defaults: the variant whose training-split scores count.
 DEFAULT_RATE, DEFAULT_SLOPE = 1.0, "relative"
@@ -41,7 +43,16 @@ DEFAULT_RATE, DEFAULT_SLOPE = 1.0, "relative"
 def variant_row(name: str, table: pd.DataFrame) -> str:
     g = _scored(table)
     depth, tree_depth = g["max_tree_depth"].iloc[0], g["tree_depth_mean"].mean()
-    return f"| {name} | {depth} | {check_cells(g)} | {tree_depth:.2f} |"
+    target = ((g["r_hat_max"] <= 1.01) & (g["ess_bulk_min"] >= 400)).mean()
+    kinds = g.apply(failure_kind, axis=1)
+    if (kinds == "unknown").any():
+        by_kind = "not recorded"
+    else:
+        by_kind = " / ".join(
+            str(int((kinds == k).sum()))
+            for k in ("separate modes", "slow mixing", "divergences only")
+        )
+    return f"| {name} | {depth} | {check_cells(g)} | {tree_depth:.2f} | {target:.0%} | {by_kind} |"
 
 
 def split_rows(name: str, rows: pd.DataFrame) -> list[str]:
@@ -76,13 +87,18 @@ def main() -> None:
         "",
         "Each row: one run of `benchmarks/convergence.py` over the 111 curves (BNSL with 1 "
         "break; 0 on the curve too short for one), 4 chains x (1000 + 1000), no automatic "
-        "remedy. Converged: max R-hat <= 1.01, bulk ESS >= 400 and no divergences. Written "
+        "remedy. Converged: max R-hat <= 1.01, bulk ESS >= 400 and no divergences; R-hat and "
+        "ESS: the first two together (the criterion of the convergence target, which does "
+        "not count divergences). Failed fits by kind (`convergence.failure_kind`, recorded "
+        "from the runs that saved each fit's chain separation): chains in separate modes, "
+        "slow mixing with the chains together, divergences only. Written "
         f"by `python benchmarks/convergence_variants.py` at commit {git_commit()} from the "
         "runs' CSV files; each run's own command, machine and commit are listed below.",
         "",
         "| variant | max tree depth | curves | converged | R-hat <= 1.01 | bulk ESS >= 400 | "
-        "no divergences | median grad evals / ESS | mean tree depth |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "no divergences | median grad evals / ESS | mean tree depth | R-hat and ESS | "
+        "failed: modes / mixing / divergences |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         *LEGEND,

@@ -82,7 +82,7 @@ def main() -> None:
     lines = [
         "# Cut curves: held-out coverage under further-break priors",
         "",
-        f"Command: `python benchmarks/cut_coverage.py {' '.join(sys.argv[1:])}`. Machine: "
+        f"Command: `{' '.join(['python benchmarks/cut_coverage.py', *sys.argv[1:]])}`. Machine: "
         f"{machine()}; commit {git_commit()}; {time.perf_counter() - started:.0f} s in all.",
         "",
         "Each cut curve fitted once (BNSL with 1 break, 0 where the curve has fewer points "

@@ -390,3 +390,8 @@ class UNSLPriors(BNSLPriors):
             else self.no_bottleneck,
         )
         super().__post_init__()
+        if self.sharpness_floor_spacing != 0:
+            raise ValueError(
+                "sharpness_floor_spacing applies to form 'bnsl' only; UNSL breaks use the "
+                "fixed sharpness_floor"
+            )

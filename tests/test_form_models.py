@@ -294,6 +294,11 @@ def test_unsl_can_leave_the_joint_component_out():
         UNSLPriors(joint_component=1)
 
 
+def test_unsl_refuses_the_bnsl_only_spacing_floor():
+    with pytest.raises(ValueError, match="sharpness_floor_spacing applies to form 'bnsl' only"):
+        UNSLPriors(sharpness_floor_spacing=0.5)
+
+
 @pytest.mark.parametrize("name", ["chinchilla", "data_constrained", "m4"])
 def test_forms_without_breaks_refuse_breaks(name):
     with pytest.raises(ValueError, match=f"form '{name}' has no breaks; use breaks=0"):

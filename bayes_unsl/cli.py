@@ -55,7 +55,12 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--likelihood", choices=("normal", "student_t"), default="normal")
+    p.add_argument(
+        "--likelihood",
+        choices=("normal", "student_t"),
+        default=None,
+        help="noise model on log y (default: the form's; student_t for bnsl, else normal)",
+    )
     p.add_argument("--target-accept", type=float, default=None)
     p.add_argument(
         "--upper-bound",

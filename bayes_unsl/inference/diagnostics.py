@@ -179,8 +179,8 @@ def check_convergence(diag: dict, thresholds: Thresholds = Thresholds(), *, warn
         warnings.warn(
             "the posterior did not converge (" + "; ".join(problems) + "). Its intervals are "
             "not reliable. Try: more warm-up and draws (warmup=, draws=), a higher "
-            "target_accept (e.g. 0.95 or 0.99), fewer breaks, or likelihood='student_t' if "
-            "the data have outliers.",
+            "target_accept (e.g. 0.95 or 0.99), fewer breaks, or a Student-t likelihood "
+            "(likelihood='student_t', the default for form 'bnsl') if the data have outliers.",
             ConvergenceWarning,
             stacklevel=3,
         )

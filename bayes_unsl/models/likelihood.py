@@ -16,8 +16,9 @@ __all__ = ["masked", "observe_log_y"]
 def observe_log_y(mu, log_y, *, priors, likelihood: str) -> None:
     """Sample the noise scale ``sigma`` and observe ``log_y ~ Normal(mu, sigma)``.
 
-    With ``likelihood="student_t"`` the observation is Student-t with ``priors.student_df``
-    degrees of freedom, which tolerates outlying runs. ``log_y=None`` draws from the model.
+    With ``likelihood="student_t"`` (the default of form "bnsl") the observation is Student-t
+    with ``priors.student_df`` degrees of freedom, which tolerates outlying runs.
+    ``log_y=None`` draws from the model.
     """
     log_sigma = numpyro.sample(
         "log_sigma", dist.Normal(math.log(priors.noise_median), priors.noise_sd)

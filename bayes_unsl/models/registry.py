@@ -22,6 +22,8 @@ class FormModel:
     - ``curve(params, u)``: log y of one posterior draw at ``u = log x - center``, (n, m).
     - ``curve_sites``: the posterior sites that ``curve`` reads.
     - ``sampled_sites``: the sites the sampler moves (where R-hat and ESS are judged).
+    - ``default_likelihood``: the noise model when a spec names none ("normal" or
+      "student_t"), chosen per form on the evidence of its benchmarks.
     """
 
     name: str
@@ -34,6 +36,7 @@ class FormModel:
     sampled_sites: tuple[str, ...]
     n_params: Callable[[Any], int]
     dims: Mapping[str, list[str]] = field(default_factory=dict)
+    default_likelihood: str = "normal"
 
 
 _FORMS: dict[str, FormModel] = {}

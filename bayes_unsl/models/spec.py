@@ -33,7 +33,7 @@ STORED_BEFORE: dict[str, Any] = {"future_slope_sd": 0.0}
 class ModelSpec:
     form: str = "bnsl"
     breaks: int = 1
-    likelihood: str = "normal"
+    likelihood: str | None = None  # None: the form's default (FormModel.default_likelihood)
     priors: Any = field(default_factory=BNSLPriors)
     upper_bound: float | None = None
 
@@ -41,6 +41,8 @@ class ModelSpec:
         from bayes_unsl.models.registry import form_model
 
         form = form_model(self.form)
+        if self.likelihood is None:
+            object.__setattr__(self, "likelihood", form.default_likelihood)
         if not isinstance(self.priors, form.priors_type):
             raise TypeError(
                 f"form {self.form!r} takes priors of type {form.priors_type.__name__}, "
@@ -117,7 +119,7 @@ class ModelSpec:
         cls,
         form: str,
         breaks: int = 1,
-        likelihood: str = "normal",
+        likelihood: str | None = None,
         priors: Any = None,
         upper_bound: float | None = None,
     ) -> ModelSpec:

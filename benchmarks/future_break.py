@@ -166,8 +166,8 @@ def report(rows, summary, ranking, skipped, settings, seconds, command) -> str:
         f"Per curve, the context (training) points only: the largest-x {settings['hold']:.0%} "
         f"(at least 2) held out, BNSL with {settings['breaks']} break(s) fitted to the rest "
         f"({settings['sampler']}), seed {settings['seed']}, priors "
-        f"{settings.get('priors') or 'the defaults'}, {settings.get('likelihood', 'normal')} "
-        "likelihood. No benchmark held-out point is "
+        f"{settings.get('priors') or 'the defaults'}, likelihood "
+        f"{settings.get('likelihood') or 'the default'}. No benchmark held-out point is "
         "read. Every variant predicts from the same posterior. DD and IC curves are scored on "
         "y divided by the largest inner-training y (LPD, width); coverage does not depend on "
         "it.",
@@ -221,7 +221,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--priors", type=json.loads, default=None, help="fitted model's prior settings as JSON"
     )
-    p.add_argument("--likelihood", choices=("normal", "student_t"), default="normal")
+    p.add_argument(
+        "--likelihood",
+        choices=("normal", "student_t"),
+        default=None,
+        help="noise model (default: the form's)",
+    )
     return p.parse_args(argv)
 
 

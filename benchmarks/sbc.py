@@ -39,16 +39,23 @@ def main() -> None:
     parser.add_argument("--keep", type=int, default=99, help="draws each rank is taken over")
     parser.add_argument("--bins", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=1, help="simulations per batch")
+    parser.add_argument(
+        "--likelihood",
+        choices=("normal", "student_t"),
+        default=None,
+        help="noise model (default: the form's); other than the default, it names the files",
+    )
     args = parser.parse_args()
     curve = bu.datasets.load("four_digit_addition").iloc[:14]
     data = validate(curve, "train_dataset_size", "test_cross_entropy")
     settings = SamplerSettings(chains=args.chains, warmup=args.warmup, draws=args.draws)
+    spec = ModelSpec.build("bnsl", args.breaks, args.likelihood)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = run_sbc(
             data,
-            ModelSpec.build("bnsl", args.breaks),
+            spec,
             simulations=args.simulations,
             settings=settings,
             n_keep=args.keep,
@@ -59,18 +66,20 @@ def main() -> None:
     alpha = 0.01 / len(table)
     table["uniform"] = table.p_value > alpha
     out = ROOT / "benchmarks" / "results"
-    stem = f"sbc_bnsl{args.breaks}"
+    stem = f"sbc_bnsl{args.breaks}" + (f"_{args.likelihood}" if args.likelihood else "")
     result.ranks.to_csv(out / f"{stem}.csv", index=False)
     command = (
         f"python benchmarks/sbc.py --breaks {args.breaks} --simulations {args.simulations} "
         f"--chains {args.chains} --warmup {args.warmup} --draws {args.draws} "
         f"--keep {args.keep} --bins {args.bins} --batch-size {args.batch_size}"
+        + (f" --likelihood {args.likelihood}" if args.likelihood else "")
     )
     lines = [
         f"# Simulation-based calibration: BNSL with {args.breaks} break(s)",
         "",
         f"Command: `{command}`. Machine: {machine()}; commit {git_commit()}; {seconds:.0f} s.",
         "",
+        f"Likelihood: {spec.likelihood}. "
         f"{args.simulations} simulations at the 14 inputs of the 4-digit addition curve, "
         "context held fixed; ranks over "
         f"{args.keep} thinned draws, {args.bins} bins; uniform where the chi-square p-value "

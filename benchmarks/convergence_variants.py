@@ -24,7 +24,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PREFIX = "convergence_variant_"
 SPLITS_PREFIX = "future_break_variant_"
 LEGEND = [
-    "Variants: `default` (the defaults of the run's commit); `accept<p>`: target acceptance "
+    "Variants: `default` (the defaults of the run's commit; every run listed here before "
+    "commit bb29bdd used a normal likelihood, the default until then); `student_t`: "
+    "Student-t likelihood, df 4 (the default of form bnsl from bb29bdd); `accept<p>`: target acceptance "
     "p instead of 0.95; `floor<f>`: `sharpness_floor` f (z units) instead of 0.01; "
     "`noise_floor<s>`: `noise_floor` s (log y) instead of 0; `break_slope_sd<s>`: "
     "`break_slope_sd` s instead of 4 (it also scales the further break's slope change); "
@@ -34,7 +36,9 @@ LEGEND = [
     "at the break's location (a variant not kept in the tree); `_seed1`: seed 1 instead of "
     "0; `_depth10`, `_depth8`: max tree depth 10, 8; `floor_spacing<k>`: "
     "`sharpness_floor_spacing` k (the break sharpness floor raised to k times the median "
-    "spacing of the curve's inputs, z units, where that exceeds 0.01).",
+    "spacing of the curve's inputs, z units, where that exceeds 0.01); `sharpness_sd<s>`: "
+    "`sharpness_sd` s instead of 1 (the LogNormal sd of the break sharpness above its "
+    "floor); names joined by `_` combine variants.",
 ]
 # The further-break prior of the defaults: the variant whose training-split scores count.
 DEFAULT_RATE, DEFAULT_SLOPE = 1.0, "relative"
@@ -107,7 +111,8 @@ def main() -> None:
         "",
         "Prior variants on the training splits of `future_break.py` (each curve's largest-x "
         "30% of training points held out, BNSL with 1 break fitted to the rest), scored with "
-        "the default further-break prior (rate 1 per decade, data-relative slope): pooled "
+        "the default further-break prior (rate 1 per decade, data-relative slope), with the "
+        "likelihood each run names (normal unless `student_t`): pooled "
         "coverage, MSCE and mean log predictive density per group (higher is better), "
         "median 90% width.",
         "",

@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "curve": name,
                 "points": len(train),
+                "likelihood": fit.spec.likelihood,
                 "first_component_share": linear,
                 "cubic_curve_share": curved,
                 "r_hat_max": d["r_hat_max"],
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         f"Command: `{command}`. Machine: {machine()}; commit {git_commit()}; "
         f"{time.perf_counter() - started:.0f} s in all.",
         "",
-        "Each curve: the 1-break BNSL with the default priors, 4 chains x (2000 + 4000), max "
+        "Each curve: the 1-break BNSL with the default priors and likelihood (column "
+        "`likelihood`), 4 chains x (2000 + 4000), max "
         "tree depth 10, seed 0, fitted to the training points (the 4-digit addition curve's "
         "first 14). Shares are of the variance of the unconstrained draws standardised to "
         "unit variance per coordinate (7 coordinates: 1/7 = 0.14 for a round posterior): "

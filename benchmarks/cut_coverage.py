@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from convergence import X, Y, curves
-from provenance import git_commit, machine
+from provenance import git_commit, machine, write_report
 
 import bayes_unsl as bu
 from bayes_unsl.evaluation import coverage
 from bayes_unsl.models import ModelSpec
-from bayes_unsl.tables import markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # (rate per decade, slope sd in log y per log x; None: the default data-relative sd)
@@ -92,12 +91,8 @@ def main() -> None:
         "as the fitted breaks' prior). Width: mean log(upper / lower) of the 90% interval.",
         "",
         f"Best pooled 90% coverage over the grid: {best:.0%} (target: 85%).",
-        "",
-        markdown_table(table),
-        "",
     ]
-    (RESULTS / "cut_coverage.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(RESULTS / "cut_coverage.md", lines, table)
 
 
 if __name__ == "__main__":

@@ -35,10 +35,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from convergence import X, Y, curves  # noqa: E402
-from provenance import git_commit, machine  # noqa: E402
+from provenance import git_commit, machine, write_report  # noqa: E402
 
 import bayes_unsl as bu  # noqa: E402
-from bayes_unsl.tables import markdown_table  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CURVES = ("4-digit addition", "IC|c_5|ViT/B/16", "LM|val_loss|2.62e+08")
@@ -160,12 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         "unit variance per coordinate (7 coordinates: 1/7 = 0.14 for a round posterior): "
         "along the first principal component, and explained by a cubic curve in that "
         "component. Pair plots: one PNG per curve (`figure`), every 8th draw.",
-        "",
-        markdown_table(table),
-        "",
     ]
-    (out / "posterior_pairs.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(out / "posterior_pairs.md", lines, table)
 
 
 if __name__ == "__main__":

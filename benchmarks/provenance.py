@@ -32,3 +32,19 @@ def git_commit() -> str:
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def write_report(path: Path, lines: list[str], table=None) -> None:
+    """Write a Markdown report atomically (a reader never sees half a file) and print it.
+
+    ``table``: a DataFrame appended as a Markdown table.
+    """
+    if table is not None:
+        from bayes_unsl.tables import markdown_table
+
+        lines = [*lines, "", markdown_table(table), ""]
+    text = "\n".join(lines)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    print(text)

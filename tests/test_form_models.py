@@ -380,3 +380,14 @@ def test_end_to_end_cf_fit_recovers_the_exponents():
     post = result.idata.posterior
     assert abs(float(post["alpha"].median()) - TRUTH["alpha"]) < 0.08
     assert abs(float(post["beta"].median()) - TRUTH["beta"]) < 0.08
+
+
+def test_each_form_has_its_default_likelihood_and_a_stored_one_is_kept():
+    assert ModelSpec.build("bnsl", 1).likelihood == "student_t"
+    assert ModelSpec().likelihood == "student_t"
+    for name in ("unsl", "chinchilla", "data_constrained", "m4"):
+        assert ModelSpec.build(name, 0).likelihood == "normal"
+    explicit = ModelSpec.build("bnsl", 1, "normal")
+    assert explicit.likelihood == "normal"
+    # A result saved with the normal likelihood is rebuilt with it, not today's default.
+    assert ModelSpec.from_dict(explicit.to_dict()) == explicit

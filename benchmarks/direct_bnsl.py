@@ -25,7 +25,7 @@ import numpyro.distributions as dist
 from bayes_unsl.forms import bnsl
 from bayes_unsl.models.bnsl import BNSLContext, bnsl_context, bnsl_curve
 from bayes_unsl.models.likelihood import observe_log_y
-from bayes_unsl.models.registry import FormModel, available_forms, register
+from bayes_unsl.models.registry import FormModel, available_forms, form_model, register
 from bayes_unsl.models.spec import ModelSpec
 from bayes_unsl.priors import BNSLPriors
 
@@ -85,5 +85,7 @@ if NAME not in available_forms():
             ),
             n_params=lambda spec: 4 + 3 * spec.breaks,
             dims={k: ["brk"] for k in ("c", "delta", "f", "delta_direct", "c_direct", "f_direct")},
+            # The same noise model as the BNSL it is compared with.
+            default_likelihood=form_model("bnsl").default_likelihood,
         )
     )

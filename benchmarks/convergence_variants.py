@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from convergence import _scored, check_cells, failure_kind
+from convergence import FAILURE_KINDS, _scored, check_cells, failure_kind, target_share
 from future_break import summarise
-from provenance import git_commit
+from provenance import git_commit, write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PREFIX = "convergence_variant_"
@@ -63,15 +63,12 @@ DEFAULT_RATE, DEFAULT_SLOPE = 1.0, "relative"
 def variant_row(name: str, table: pd.DataFrame) -> str:
     g = _scored(table)
     depth, tree_depth = g["max_tree_depth"].iloc[0], g["tree_depth_mean"].mean()
-    target = ((g["r_hat_max"] <= 1.01) & (g["ess_bulk_min"] >= 400)).mean()
     kinds = g.apply(failure_kind, axis=1)
     if (kinds == "unknown").any():
         by_kind = "not recorded"
     else:
-        by_kind = " / ".join(
-            str(int((kinds == k).sum()))
-            for k in ("separate modes", "slow mixing", "divergences only")
-        )
+        by_kind = " / ".join(str(int((kinds == k).sum())) for k in FAILURE_KINDS)
+    target = target_share(g)
     return f"| {name} | {depth} | {check_cells(g)} | {tree_depth:.2f} | {target:.0%} | {by_kind} |"
 
 
@@ -145,8 +142,7 @@ def main() -> None:
         *split_provenance,
         "",
     ]
-    (RESULTS / "convergence_variants.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(RESULTS / "convergence_variants.md", lines)
 
 
 if __name__ == "__main__":

@@ -112,3 +112,20 @@ def test_multi_input_bnsl_is_refused(addition):
     data = validate(frame, ["train_dataset_size", "other"], "test_cross_entropy")
     with pytest.raises(ValueError, match="takes one input column, got 2"):
         bnsl_context(data, ModelSpec())
+
+
+@pytest.mark.parametrize("df", [1.0, 4.0, 4.5])
+def test_student_t_draws_follow_the_student_t_distribution(df):
+    """The loop-free sampler (whole df) and NumPyro's (other df) both draw Student-t."""
+    from scipy import stats
+
+    from bayes_unsl.models.likelihood import StudentT
+
+    noise = StudentT(df, jnp.full(2, 1.5), jnp.full(2, 0.5))
+    assert (noise.whole_df is None) == (not float(df).is_integer())
+    draws = np.asarray(jax.jit(noise.sample, static_argnums=1)(jax.random.PRNGKey(3), (20000,)))
+    assert draws.shape == (20000, 2)
+    for column in draws.T:
+        assert stats.kstest(column, stats.t(df, loc=1.5, scale=0.5).cdf).pvalue > 1e-3
+    # A wrong df is detected at this sample size: the test can fail.
+    assert stats.kstest(draws[:, 0], stats.t(df + 3, loc=1.5, scale=0.5).cdf).pvalue < 1e-3

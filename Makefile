@@ -34,7 +34,7 @@ bench-geometry: $(STAMP)
 	$(PY) benchmarks/geometry.py
 
 bench-convergence: $(STAMP)
-	$(PY) benchmarks/convergence.py --data-root $(DATA)
+	$(PY) benchmarks/convergence.py --data-root $(DATA) --benchmark --forms bnsl,bnsl_direct
 
 bench-throughput: $(STAMP)
 	$(PY) benchmarks/throughput.py

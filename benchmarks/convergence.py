@@ -36,7 +36,7 @@ from pathlib import Path
 import direct_bnsl  # noqa: F401  (registers the "bnsl_direct" form)
 import numpy as np
 import pandas as pd
-from provenance import git_commit, machine
+from provenance import git_commit, machine, write_report
 
 import bayes_unsl as bu
 from bayes_unsl.evaluation import coverage, rmsle
@@ -44,6 +44,7 @@ from bayes_unsl.evaluation.splits import double_descent_split
 from bayes_unsl.inference import Thresholds
 from bayes_unsl.inference.nuts import SamplerSettings
 from bayes_unsl.models import ModelSpec
+from bayes_unsl.models.registry import form_model
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,6 +288,63 @@ def check_cells(g: pd.DataFrame) -> str:
     )
 
 
+TARGET_SHARE, TARGET_MAX_DEPTH, TARGET_GRAD_RATIO, TARGET_CUT_COVERAGE = 0.99, 6, 5.0, 0.85
+
+
+def targets(table: pd.DataFrame) -> list[str]:
+    """The convergence targets, judged on this run's rows of form bnsl (and bnsl_direct,
+    for the gradient cost, where the same run fitted it at the same depth)."""
+    ok = _scored(table)
+    lines = []
+    bnsl = ok[ok["form"] == "bnsl"]
+    direct = ok[ok["form"] == "bnsl_direct"]
+    for depth, g in bnsl.groupby("max_tree_depth", sort=False):
+        share = target_share(g)
+        met = "met" if share >= TARGET_SHARE and depth <= TARGET_MAX_DEPTH else "NOT met"
+        lines.append(
+            f"- Max tree depth {depth}: {share:.0%} of {len(g)} curves reach max R-hat <= 1.01 "
+            f"and bulk ESS >= 400 (target {TARGET_SHARE:.0%} at a depth of "
+            f"{TARGET_MAX_DEPTH} or less): **{met}**."
+        )
+        d = direct[direct["max_tree_depth"] == depth]
+        if len(d):
+            ratio = d["grad_evals_per_ess"].mean() / g["grad_evals_per_ess"].mean()
+            median = d["grad_evals_per_ess"].median() / g["grad_evals_per_ess"].median()
+            met = "met" if ratio >= TARGET_GRAD_RATIO else "NOT met"
+            lines.append(
+                f"  Mean gradient evaluations per effective sample, direct over default: "
+                f"{ratio:.1f} times (median {median:.1f}; target {TARGET_GRAD_RATIO:g}): "
+                f"**{met}**."
+            )
+        cut = g[g["group"] == "cut"]
+        if len(cut):
+            covered = np.average(cut["coverage_90"], weights=cut["n_heldout"])
+            met = "met" if covered >= TARGET_CUT_COVERAGE else "NOT met"
+            pairs = zip(cut["curve"], cut["width_90"], strict=True)
+            widths = "; ".join(f"{curve}: {width:.3f}" for curve, width in pairs)
+            lines.append(
+                f"  Curves cut before their transition: 90% intervals cover {covered:.0%} of "
+                f"{int(cut['n_heldout'].sum())} held-out points (target "
+                f"{TARGET_CUT_COVERAGE:.0%}): **{met}**; widths (mean log(upper / lower) per "
+                f"curve): {widths}."
+            )
+    if lines:
+        lines.append(
+            "- SBC of the final parameterisation: not measured here (`benchmarks/sbc.py`, "
+            "results in `sbc_bnsl1.md`)."
+        )
+    return lines
+
+
+def _likelihood(sampler: dict | None, priors: dict | None) -> str:
+    """The noise model the bnsl fits used: asked for in ``--sampler``, else the form's."""
+    name = (sampler or {}).get("likelihood") or form_model("bnsl").default_likelihood
+    if name == "student_t":
+        df = (priors or {}).get("student_df", bu.BNSLPriors().student_df)
+        return f"Student-t with {df:g} degrees of freedom on log y"
+    return "normal on log y"
+
+
 def _shell_value(option: str, value) -> str:
     """An option's value as typed in the command line (JSON values quoted)."""
     if value is True:
@@ -352,7 +410,14 @@ def main() -> None:
         "more than 2 standard errors), by the default `break_rule` of this commit "
         "(`bayes_unsl.break_choice`); bnsl-k<k>: the fits with k breaks of the same "
         "run (a curve too short for k breaks is listed with that error). "
-        f"Priors: the defaults{'' if priors is None else f', except {priors}'}.",
+        f"Priors: the defaults{'' if priors is None else f', except {priors}'}. "
+        f"Likelihood: {_likelihood(sampler, priors)}.",
+        "",
+        "## Targets",
+        "",
+        *targets(table),
+        "",
+        "## Convergence checks",
         "",
         *shares(table),
         "",
@@ -370,8 +435,7 @@ def main() -> None:
         markdown_table(table),
         "",
     ]
-    (out / f"{args.name}.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(out / f"{args.name}.md", lines)
 
 
 if __name__ == "__main__":

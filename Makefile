@@ -34,7 +34,7 @@ bench-geometry: $(STAMP)
 	$(PY) benchmarks/geometry.py
 
 bench-convergence: $(STAMP)
-	$(PY) benchmarks/convergence.py --data-root $(DATA) --benchmark --forms bnsl,bnsl_direct
+	$(PY) benchmarks/convergence.py --data-root $(DATA) --benchmark --forms bnsl,bnsl_direct --depths 6,8,10 --direct-depths 6
 
 bench-throughput: $(STAMP)
 	$(PY) benchmarks/throughput.py

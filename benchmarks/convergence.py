@@ -7,6 +7,7 @@ arXiv 2209.06640 (the authors' train / extrapolate split). Curves with fewer poi
 1-break BNSL has parameters are fitted without breaks (stated in the table).
 
     python benchmarks/convergence.py --data-root ../shared/data [--depths 10,8,6]
+        [--forms bnsl,bnsl_direct] [--direct-depths 6]
         [--benchmark] [--limit N] [--batch-size 1]
         [--priors '{"sharpness_floor": 0.1}'] [--sampler '{"target_accept": 0.98, "seed": 1}']
 
@@ -370,15 +371,23 @@ def main() -> None:
     parser.add_argument(
         "--sampler", default=None, help="sampler settings as JSON, e.g. '{\"target_accept\": 0.9}'"
     )
+    parser.add_argument(
+        "--direct-depths",
+        default=None,
+        help="tree depths at which to fit bnsl_direct (default: --depths); its deep trees are slow",
+    )
     parser.add_argument("--name", default="convergence", help="results file name (no suffix)")
     args = parser.parse_args()
     priors = json.loads(args.priors) if args.priors else None
     sampler = json.loads(args.sampler) if args.sampler else None
     all_curves = list(curves(args.data_root, args.benchmark))[: args.limit]
     started = time.perf_counter()
+    direct_depths = {int(d) for d in (args.direct_depths or args.depths).split(",")}
     rows = []
     for depth in (int(d) for d in args.depths.split(",")):
         for form in args.forms.split(","):
+            if form == "bnsl_direct" and depth not in direct_depths:
+                continue
             if form == "bnsl-auto":
                 rows += run_auto(all_curves, depth, args.batch_size, priors, sampler)
             else:

@@ -615,15 +615,6 @@ def published_ll_lines(summaries: dict[str, pd.DataFrame]) -> list[str]:
     return [*lines, f"   {LL_DEFINITION}"]
 
 
-def _md(frame: pd.DataFrame) -> str:
-    """A Markdown table whose text cells may hold '|' (curve names of the 92-curve set do)."""
-    escaped = frame.copy()
-    for column in escaped.columns:
-        if escaped[column].dtype == object or pd.api.types.is_string_dtype(escaped[column]):
-            escaped[column] = escaped[column].astype(str).str.replace("|", "\\|", regex=False)
-    return markdown_table(escaped)
-
-
 def choice_line(rows: pd.DataFrame) -> str:
     """How often each PSIS-LOO rule chose each number of breaks, and how often LOO was
     unreliable."""
@@ -658,7 +649,7 @@ def published_table() -> str:
                     "LL": np.nan if lpd is None else lpd,
                 }
             )
-    return _md(pd.DataFrame(rows))
+    return markdown_table(pd.DataFrame(rows))
 
 
 # ------------------------------------------------------------------------------------------
@@ -800,7 +791,7 @@ def report(
         *target_lines(summaries, judged, domains, n_curves),
     ]
     for name, table in summaries.items():
-        lines += [f"## {name}", "", _md(table), ""]
+        lines += [f"## {name}", "", markdown_table(table), ""]
     lines += [
         "## Published figures (NSL-PFN, arXiv 2505.23032, Table 1)",
         "",
@@ -816,7 +807,7 @@ def report(
         lines += [
             "## Failures",
             "",
-            _md(failed[["domain", "curve", "method", "error"]]),
+            markdown_table(failed[["domain", "curve", "method", "error"]]),
             "",
         ]
     return "\n".join(lines)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayes_unsl as bu
 from bayes_unsl.models.spec import STORED_BEFORE
 from bayes_unsl.prediction import FutureBreak, draw_future_break
 from bayes_unsl.priors import BNSLPriors, ChinchillaPriors
+from tests.conftest import QUICK
 
 
 def _brk(c, d=1.0, f=0.3):
@@ -49,20 +51,33 @@ def test_break_distances_follow_the_stated_rate():
     assert draw_future_break(ChinchillaPriors(), 5, 2.0, 1.0, 1.0, rng) is None
 
 
-def test_predictions_widen_past_the_data_and_not_inside(quick_fit):
+@pytest.fixture(scope="module")
+def power_law_fit():
+    """A power law far from its limit, where a break past the data has room to act (on
+    the addition curve the forecast sits on the limit, which a steeper decline cannot
+    pass, so a further break there can narrow the spread as well as widen it)."""
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e2, 1e4, 12)
+    frame = pd.DataFrame({"x": x, "y": 3.0 * x**-0.3 * np.exp(0.01 * rng.normal(size=12))})
+    return bu.fit(frame, "x", "y", breaks=0, seed=1, warn=False, **QUICK)
+
+
+def test_predictions_widen_past_the_data_and_not_inside(quick_fit, power_law_fit):
     x_obs = quick_fit.idata.constant_data["x"].values[:, 0]
     inside = [x_obs.min(), np.median(x_obs), x_obs.max()]
-    far = [10 * x_obs.max(), 100 * x_obs.max()]
-    # Steep changes: at 10x this curve sits on its limit, where gentle ones barely show.
     without, with_ = quick_fit.with_future_break(0.0), quick_fit.with_future_break(1.0, 4.0)
     np.testing.assert_array_equal(without.samples(inside), with_.samples(inside))
+    assert quick_fit.spec.priors.future_break_rate == pytest.approx(1.0)  # the default
 
-    def width(f):
-        lo, hi = np.quantile(np.log(f.samples(far)), [0.05, 0.95], axis=0)
+    def width(f, x):
+        lo, hi = np.quantile(np.log(f.samples(x)), [0.05, 0.95], axis=0)
         return hi - lo
 
-    assert np.all(width(with_) > width(without))
-    assert quick_fit.spec.priors.future_break_rate == pytest.approx(1.0)  # the default
+    far = [1e5, 1e6]  # one and two decades past the last point
+    without = power_law_fit.with_future_break(0.0)
+    for with_ in (power_law_fit, power_law_fit.with_future_break(1.0, 4.0)):
+        assert np.all(width(with_, far) > 2 * width(without, far))
+    np.testing.assert_array_equal(without.samples([1e3]), power_law_fit.samples([1e3]))
 
 
 def test_the_further_break_prior_changes_without_a_refit(quick_fit, tmp_path):

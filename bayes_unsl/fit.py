@@ -58,6 +58,7 @@ from bayes_unsl.inference.diagnostics import (
     summarise_convergence,
 )
 from bayes_unsl.inference.nuts import SamplerSettings, run_nuts
+from bayes_unsl.inference.transport import TubeMap, fit_tube_map
 from bayes_unsl.io import write_atomic
 from bayes_unsl.models import ModelSpec, form_model
 from bayes_unsl.prediction import (
@@ -99,6 +100,8 @@ def _model_for(spec: ModelSpec):
 
 
 _FORMS_WITH_BREAKS = ("bnsl", "unsl")
+REMEDIES = ("map+longer", "map", "longer")
+DEFAULT_REMEDY = "map+longer"
 _DATA_DIMS = {"log_y": ["point"], "x": ["point", "input"], "y": ["point"]}
 
 
@@ -162,13 +165,15 @@ def fit(
     enable_compilation_cache()
     remedies = []
     seconds = 0.0
+    tube = None
     while True:
-        idata, diag = _sample(dataset, spec, context, settings, seed, precision, platform, progress)
+        run_ = _sample(dataset, spec, context, settings, seed, precision, platform, progress, tube)
+        idata, diag = _result(run_, dataset, spec, run_.info["seconds"])
         seconds += diag["seconds"]
         problems = convergence_problems(diag)
         if not problems or len(remedies) >= retries:
             break
-        settings, note = remedy(settings)
+        settings, tube, note = remedy(settings, run_.unconstrained, run.remedy)
         remedies.append({"problems": problems, "then": note})
     diag["remedies"] = remedies
     diag["seconds"] = seconds  # every attempt, the remedies' included
@@ -202,6 +207,7 @@ class RunOptions(NamedTuple):
     warn: bool
     progress: bool
     device: str | None = None
+    remedy: str = DEFAULT_REMEDY
 
 
 def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) -> RunOptions:
@@ -213,6 +219,9 @@ def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) 
     precision = options.pop("precision", None)
     warn = options.pop("warn", True)
     retries = options.pop("retries", 1)
+    remedy_kind = options.pop("remedy", DEFAULT_REMEDY)
+    if remedy_kind not in REMEDIES:
+        raise ValueError(f"remedy must be one of {REMEDIES}, got {remedy_kind!r}")
     progress = options.pop("progress_bar", None)
     device = options.pop("device", None)
     if progress is None:
@@ -221,25 +230,39 @@ def parse_options(form, breaks, chains, warmup, draws, options: dict[str, Any]) 
     settings = _settings_from_options(chains, warmup, draws, options)
     if options:
         raise TypeError(f"unknown option(s) {sorted(options)}")
-    return RunOptions(spec, settings, precision, retries, warn, progress, device)
+    return RunOptions(spec, settings, precision, retries, warn, progress, device, remedy_kind)
 
 
-def remedy(settings: SamplerSettings) -> tuple[SamplerSettings, str]:
-    """The documented remedy for a hard posterior: smaller steps, a longer warm-up and
-    twice the draws (an R-hat just above 1.01 with a low ESS often only needs more draws)."""
-    new = replace(
-        settings,
-        target_accept=max(settings.target_accept, 0.99),
-        warmup=2 * settings.warmup,
-        draws=2 * settings.draws,
-    )
-    return new, (
-        f"refitted with target_accept {new.target_accept}, warm-up {new.warmup} "
-        f"and {new.draws} draws"
-    )
+def remedy(
+    settings: SamplerSettings, draws: np.ndarray | None = None, kind: str = DEFAULT_REMEDY
+) -> tuple[SamplerSettings, TubeMap | None, str]:
+    """The documented remedy for a hard posterior: new settings, a map to sample in, a note.
+
+    ``"longer"``: smaller steps, a longer warm-up and twice the draws (an R-hat just above
+    1.01 with a low ESS often only needs more draws). ``"map"``: the same settings, in the
+    coordinates of a :class:`~bayes_unsl.inference.transport.TubeMap` fitted to the failed
+    run's unconstrained ``draws`` (chain, draw, dim), which straightens the curved tube
+    that short NUTS trajectories cannot follow. ``"map+longer"``: both.
+    """
+    new, tube, notes = settings, None, []
+    if "longer" in kind:
+        new = replace(
+            settings,
+            target_accept=max(settings.target_accept, 0.99),
+            warmup=2 * settings.warmup,
+            draws=2 * settings.draws,
+        )
+        notes.append(
+            f"target_accept {new.target_accept}, warm-up {new.warmup} and {new.draws} draws"
+        )
+    if "map" in kind and draws is not None and np.all(np.isfinite(draws)):
+        tube = fit_tube_map(np.reshape(draws, (-1, np.shape(draws)[-1])))
+        notes.append("sampled in the coordinates of a map fitted to the failed run's draws")
+    return new, tube, "refitted with " + "; ".join(notes) if notes else "refitted"
 
 
-def _sample(dataset, spec, context, settings, seed, precision, platform, progress):
+def _sample(dataset, spec, context, settings, seed, precision, platform, progress, tube=None):
+    """One NUTS run of a curve (a :class:`PosteriorRun`; ``info["seconds"]``: its time)."""
     started = time.perf_counter()
     with jax.default_device(jax.devices(platform)[0]), precision_scope(precision):
         args = (jnp.asarray(dataset.z), context, jnp.asarray(dataset.log_y))
@@ -250,8 +273,10 @@ def _sample(dataset, spec, context, settings, seed, precision, platform, progres
             settings,
             devices=chain_devices(settings.chains, backend=platform),
             progress=progress,
+            tube=tube,
         )
-    return _result(run, dataset, spec, time.perf_counter() - started)
+    run.info["seconds"] = time.perf_counter() - started
+    return run
 
 
 def _result(run, dataset: Dataset, spec: ModelSpec, seconds: float):

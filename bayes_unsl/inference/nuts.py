@@ -33,6 +33,7 @@ from bayes_unsl.inference.engine import (
 )
 from bayes_unsl.inference.progress import ProgressBar
 from bayes_unsl.inference.stored import StoredProgram, model_identity
+from bayes_unsl.inference.transport import TubeMap, mapped_potential, to_unconstrained
 
 __all__ = ["PosteriorRun", "SamplerSettings", "run_nuts", "run_nuts_batch"]
 
@@ -74,6 +75,7 @@ class PosteriorRun:
     prior: dict[str, np.ndarray]
     sample_stats: dict[str, np.ndarray]
     info: dict[str, Any]
+    unconstrained: np.ndarray | None = None  # (chain, draw, dim) flat unconstrained draws
 
 
 def _latent_sites(model: Callable, model_args: tuple, key: jax.Array) -> dict:
@@ -115,15 +117,27 @@ def _kernel_config(settings: SamplerSettings) -> dict:
     }
 
 
-def _init_program(potential_gen, unravel, dim: int, settings: SamplerSettings):
-    """Multi-start MAP, then NUTS states for every chain near the best optimum."""
+def _flat_potential(potential_gen, unravel, mapped: bool):
+    """``args -> (v -> potential)`` on flat vectors; with ``mapped``, the first argument is
+    a :class:`TubeMap` and ``v`` lives in its coordinates."""
 
-    def program(key, *model_args):
+    def of(*args):
+        tube, model_args = (args[0], args[1:]) if mapped else (None, args)
         potential_dict = potential_gen(*model_args)
 
         def potential(v):
             return potential_dict(unravel(v))
 
+        return potential if tube is None else mapped_potential(tube, potential)
+
+    return of
+
+
+def _init_program(potential_of, dim: int, settings: SamplerSettings):
+    """Multi-start MAP, then NUTS states for every chain near the best optimum."""
+
+    def program(key, *args):
+        potential = potential_of(*args)
         start_key, jitter_key, chain_key = jax.random.split(key, 3)
         starts = jax.random.uniform(start_key, (settings.map_starts, dim), minval=-2, maxval=2)
         optima, values = map_starts(potential, starts)
@@ -142,14 +156,9 @@ def _init_program(potential_gen, unravel, dim: int, settings: SamplerSettings):
     return program
 
 
-def _chunk_program(potential_gen, unravel, length: int, settings: SamplerSettings):
-    def program(state, *model_args):
-        potential_dict = potential_gen(*model_args)
-
-        def potential(v):
-            return potential_dict(unravel(v))
-
-        return advance_chains(potential, state, length, **_kernel_config(settings))
+def _chunk_program(potential_of, length: int, settings: SamplerSettings):
+    def program(state, *args):
+        return advance_chains(potential_of(*args), state, length, **_kernel_config(settings))
 
     return program
 
@@ -211,20 +220,28 @@ def _signature(tree) -> tuple:
 
 
 def _programs(
-    model: Callable, settings: SamplerSettings, model_args: tuple, placement: _Placement
+    model: Callable,
+    settings: SamplerSettings,
+    model_args: tuple,
+    placement: _Placement,
+    tube: TubeMap | None = None,
 ) -> _Programs:
     """Compiled programs for a model, settings, argument shapes and placement, built once.
 
     The data are arguments of the programs, not constants, so every curve of the same length
     reuses them (and JAX's persistent cache can reuse them across processes). With a batch,
     every program is vmapped over a leading curve axis, which is sharded across devices.
+    With a ``tube`` map, the sampling programs take it as their first argument after the
+    key or state, and sample in its coordinates.
     """
+    mapped = tube is not None
     key = (
         model,
         settings,
         _signature(model_args),
         placement.key,
         bool(jax.config.jax_enable_x64),
+        mapped,
     )
     if key in _PROGRAMS:
         return _PROGRAMS[key]
@@ -237,12 +254,13 @@ def _programs(
 
     def init():
         potential_gen, _, unravel, dim = structure()
-        return over_curves(_init_program(potential_gen, unravel, dim, settings))
+        potential_of = _flat_potential(potential_gen, unravel, mapped)
+        return over_curves(_init_program(potential_of, dim, settings))
 
     def chunk():
         potential_gen, _, unravel, _ = structure()
-        program = over_curves(_chunk_program(potential_gen, unravel, length, settings))
-        return placement.split_chains(program)
+        potential_of = _flat_potential(potential_gen, unravel, mapped)
+        return placement.split_chains(over_curves(_chunk_program(potential_of, length, settings)))
 
     def posterior():
         _, postprocess_gen, unravel, _ = structure()
@@ -256,9 +274,13 @@ def _programs(
         builders["prior"] = prior
     store = _store_for(model, settings, placement)
     if store is not None:
-        programs = {name: store(name, build) for name, build in builders.items()}
+        programs = {
+            name: store(f"{name}-mapped" if mapped and name in _SAMPLING else name, build)
+            for name, build in builders.items()
+        }
     else:
-        programs = _compiled_programs(builders, model_args, placement)
+        sampler_args = model_args if tube is None else (tube, *model_args)
+        programs = _compiled_programs(builders, sampler_args, placement)
     while len(_PROGRAMS) >= MAX_PROGRAMS:
         _PROGRAMS.pop(next(iter(_PROGRAMS)))
     _PROGRAMS[key] = _Programs(
@@ -293,22 +315,28 @@ def _store_for(model: Callable, settings: SamplerSettings, placement: _Placement
     return store
 
 
-def _compiled_programs(builders: dict, model_args: tuple, placement: _Placement) -> dict:
-    """Programs compiled ahead of time from their trace, outputs split over the devices."""
+_SAMPLING = ("init", "chunk")  # the programs that take a tube map when sampling in one
+
+
+def _compiled_programs(builders: dict, sampler_args: tuple, placement: _Placement) -> dict:
+    """Programs compiled ahead of time from their trace, outputs split over the devices.
+
+    ``sampler_args``: the sampling programs' arguments after the key or state (a tube map,
+    if any, then ``model_args``)."""
     keys = placement.put(placement.keys(jax.random.PRNGKey(0)))
     init = builders["init"]()
-    example_state = placement.abstract(jax.eval_shape(init, keys, *model_args)[0])
+    example_state = placement.abstract(jax.eval_shape(init, keys, *sampler_args)[0])
     # Every output has the curve axis in front: keep it split over the devices, so that
     # the state flows from one program to the next without moving.
     jit = partial(jax.jit, out_shardings=placement.sharding)
     chunk_jit = jit
     if placement.chunk_shardings is not None:  # one curve, its chains split
         first, rest, out = placement.chunk_shardings
-        in_shardings = (first,) + (rest,) * len(model_args)
+        in_shardings = (first,) + (rest,) * len(sampler_args)
         chunk_jit = partial(jax.jit, in_shardings=in_shardings, out_shardings=out)
     programs = {
-        "init": jit(init).lower(keys, *model_args).compile(),
-        "chunk": chunk_jit(builders["chunk"]()).lower(example_state, *model_args).compile(),
+        "init": jit(init).lower(keys, *sampler_args).compile(),
+        "chunk": chunk_jit(builders["chunk"]()).lower(example_state, *sampler_args).compile(),
         "posterior": jax.jit(builders["posterior"]()),
     }
     if "prior" in builders:
@@ -413,6 +441,7 @@ def run_nuts(
     *,
     devices: Sequence[Any] | None = None,
     progress: bool = False,
+    tube: TubeMap | None = None,
 ) -> PosteriorRun:
     """Multi-start MAP, then NUTS chains from the best optimum; all as compiled programs.
 
@@ -420,10 +449,12 @@ def run_nuts(
     predictive programs call the model without them). ``devices``: devices to split the
     chains over, each running an equal share (default: JAX's default device). The draws
     follow the same distribution on any number of devices, and repeat exactly for the same
-    seed and number of devices. ``progress``: draw a progress bar on stderr.
+    seed and number of devices. ``progress``: draw a progress bar on stderr. ``tube``: a
+    :class:`~bayes_unsl.inference.transport.TubeMap` (fitted to an earlier run's
+    ``unconstrained`` draws) to sample in; the draws are mapped back.
     """
     placement = _Placement(devices=devices, chains=settings.chains)
-    run = _run(rng_key, model, model_args, settings, placement, progress)[0]
+    run = _run(rng_key, model, model_args, settings, placement, progress, tube)[0]
     run.info["chain_devices"] = placement.n_chain_devices
     return run
 
@@ -436,23 +467,27 @@ def run_nuts_batch(
     *,
     devices: Sequence[Any] | None = None,
     progress: bool = False,
+    tube: TubeMap | None = None,
 ) -> list[PosteriorRun]:
     """NUTS over a batch of curves at once: one :class:`PosteriorRun` per curve.
 
     Every leaf of ``model_args`` has a leading curve axis and ``rng_keys`` one key per
     curve. Each curve and chain adapts its own step size and mass matrix. ``devices``: the
     devices to shard the curve axis over (the batch must divide evenly); default: JAX's
-    default device.
+    default device. ``tube``: maps to sample in, one per curve (leading curve axis).
     """
     batch = int(np.shape(rng_keys)[0])
     placement = _Placement(batch, devices)
-    return _run(rng_keys, model, model_args, settings, placement, progress)
+    return _run(rng_keys, model, model_args, settings, placement, progress, tube)
 
 
-def _run(keys, model, model_args, settings, placement: _Placement, progress: bool):
+def _run(keys, model, model_args, settings, placement: _Placement, progress: bool, tube=None):
     started = time.perf_counter()
     model_args = placement.put(model_args)
-    programs = _programs(model, settings, model_args, placement)
+    if tube is not None:  # in the run's precision
+        tube = jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.result_type(float)), tube)
+    programs = _programs(model, settings, model_args, placement, tube)
+    sampler_args = model_args if tube is None else (placement.put(tube), *model_args)
     compiled = time.perf_counter()
     prepared = _seconds_prepared(programs)
     split = (
@@ -462,13 +497,13 @@ def _run(keys, model, model_args, settings, placement: _Placement, progress: boo
     )
     parts = split(keys)
     run_key, post_key, prior_key = (parts[..., i, :] for i in range(3))
-    state, map_value, n_finite = programs.init(placement.put(run_key), *model_args)
+    state, map_value, n_finite = programs.init(placement.put(run_key), *sampler_args)
     state = placement.put_state(state)
     total = settings.warmup + settings.draws
     bar = ProgressBar(total, settings.warmup, settings.chains) if progress else None
     chunks = []
     for done in range(programs.length, total + 1, programs.length):
-        state, chunk = programs.chunk(state, *model_args)
+        state, chunk = programs.chunk(state, *sampler_args)
         if done > settings.warmup:
             chunks.append(jax.tree_util.tree_map(np.asarray, chunk))
         if bar is not None:
@@ -483,6 +518,8 @@ def _run(keys, model, model_args, settings, placement: _Placement, progress: boo
         ),
         step_size=np.asarray(chunks[-1].step_size),
     )
+    if tube is not None:
+        out = out._replace(z=np.asarray(_map_back(tube, out.z, placement.batched)))
     sampled = time.perf_counter()
     c, d, dim = settings.chains, settings.draws, out.z.shape[-1]
     flat_z = placement.put(jnp.asarray(out.z.reshape(out.z.shape[:-3] + (c * d, dim))))
@@ -521,6 +558,19 @@ def _seconds_prepared(programs: _Programs) -> dict[str, float]:
     }
 
 
+def _map_back_curve(tube: TubeMap, u: jax.Array) -> jax.Array:
+    """Draws (chain, draw, dim) of a run in a tube map's coordinates, mapped back."""
+    flat = u.reshape(-1, u.shape[-1])
+    return jax.vmap(lambda v: to_unconstrained(tube, v)[0])(flat).reshape(u.shape)
+
+
+_MAP_BACK = {False: jax.jit(_map_back_curve), True: jax.jit(jax.vmap(_map_back_curve))}
+
+
+def _map_back(tube: TubeMap, u: np.ndarray, batched: bool) -> jax.Array:
+    return _MAP_BACK[batched](tube, jnp.asarray(u))
+
+
 def _posterior_run(out, samples, loglik, ppc, prior, map_value, n_finite, timing, c, d):
     def by_chain(tree):
         return {k: np.asarray(v).reshape((c, d) + np.shape(v)[1:]) for k, v in tree.items()}
@@ -546,4 +596,5 @@ def _posterior_run(out, samples, loglik, ppc, prior, map_value, n_finite, timing
         prior={k: np.asarray(v)[None] for k, v in prior.items()},
         sample_stats=stats,
         info=info,
+        unconstrained=np.asarray(out.z),
     )

@@ -56,6 +56,7 @@ from bayes_unsl.inference.diagnostics import (
     summarise_draws,
 )
 from bayes_unsl.inference.nuts import run_nuts_batch
+from bayes_unsl.inference.transport import identity_map
 from bayes_unsl.io import write_atomic
 from bayes_unsl.models import form_model
 from bayes_unsl.models.likelihood import masked
@@ -291,14 +292,14 @@ def fit_many(
     enable_compilation_cache()
     todo = [k for k in curves if k not in fits]
     n_workers = _n_workers(workers, platform, spec, len(todo))
-    attempt_settings = settings
+    attempt_settings, tubes = settings, None
     remedies: dict[Any, list] = {k: [] for k in todo}
     seconds = dict.fromkeys(todo, 0.0)
     try:
         for attempt in range(retries + 1):
             if not todo:
                 break
-            failed = []
+            failed, failed_draws = [], {}
             batches = _fit_batches(
                 todo,
                 curves,
@@ -311,6 +312,7 @@ def fit_many(
                 batch_size,
                 progress,
                 n_workers,
+                tubes,
             )
             for done in batches:
                 for key, (run_, diag) in done.items():
@@ -318,8 +320,10 @@ def fit_many(
                     problems = convergence_problems(diag)
                     if problems and attempt < retries:
                         failed.append(key)
+                        failed_draws[key] = run_.unconstrained
                         remedies[key].append({"problems": problems, "then": None})
                         continue
+                    run_.unconstrained = None  # only a remedy needs them
                     diag["remedies"] = remedies[key]
                     diag["seconds"] = seconds[key]  # every attempt, the remedies' included
                     _, dataset, context = curves[key]
@@ -343,9 +347,9 @@ def fit_many(
                         fits[key].save(out_dir / _file_name(key))
                 if out_dir is not None:
                     _write_index(out_dir, group, _ordered(curves, fits), errors)
-            attempt_settings, note = remedy(attempt_settings)
-            for key in failed:
-                remedies[key][-1]["then"] = note
+            attempt_settings, tubes = _remedied(
+                attempt_settings, failed, failed_draws, run.remedy, remedies
+            )
             todo = failed
     except KeyboardInterrupt:
         if out_dir is not None:
@@ -390,6 +394,21 @@ def _fit_many_auto_breaks(
     if out is not None:
         result.save(out)
     return result
+
+
+def _remedied(settings, failed: list, draws: dict, kind: str, remedies: dict):
+    """Settings for the next attempt and a tube map per failed group (None: no maps)."""
+    tubes = {}
+    new = settings
+    for key in failed:
+        new, tubes[key], note = remedy(settings, draws[key], kind)
+        remedies[key][-1]["then"] = note
+    fitted = [t for t in tubes.values() if t is not None]
+    if not fitted:
+        return new, None
+    # Every group of a batch takes a map; one whose draws could not be fitted, the identity.
+    identity = identity_map(int(np.shape(fitted[0].mean)[0]), fitted[0].mean.dtype)
+    return new, {k: identity if t is None else t for k, t in tubes.items()}
 
 
 def _ordered(curves: dict, fits: dict) -> list:
@@ -490,11 +509,12 @@ def _fit_batches(
     batch_size,
     progress,
     workers: int = 1,
+    tubes: dict | None = None,
 ) -> Iterator[dict]:
     """NUTS over ``keys`` in batches; yields {key: (InferenceData, diagnostics)} per batch.
 
     ``workers`` > 1 (CPU only): batches run in that many worker processes, side by side,
-    and are yielded as they finish.
+    and are yielded as they finish. ``tubes``: a tube map per key to sample in (a remedy).
     """
     # On a CPU a batch runs every iteration as long as its longest trajectory, which costs
     # more than it saves on curves of unlike difficulty (benchmarks/results/throughput.md).
@@ -510,7 +530,16 @@ def _fit_batches(
     chunks = [keys[start : start + per_batch] for start in range(0, len(keys), per_batch)]
     if in_workers:
         tasks = [
-            ({k: curves[k] for k in chunk}, chunk, spec, settings, seed, precision, length)
+            (
+                {k: curves[k] for k in chunk},
+                chunk,
+                spec,
+                settings,
+                seed,
+                precision,
+                length,
+                None if tubes is None else {k: tubes[k] for k in chunk},
+            )
             for chunk in chunks
         ]
         started, done = time.perf_counter(), 0
@@ -527,28 +556,43 @@ def _fit_batches(
         return
     for chunk in chunks:
         yield _fit_chunk(
-            chunk, curves, spec, settings, seed, precision, devices, per_batch, length, progress
+            chunk,
+            curves,
+            spec,
+            settings,
+            seed,
+            precision,
+            devices,
+            per_batch,
+            length,
+            progress,
+            tubes,
         )
 
 
-def _fit_chunk_in_worker(curves, chunk, spec, settings, seed, precision, length) -> dict:
+def _fit_chunk_in_worker(curves, chunk, spec, settings, seed, precision, length, tubes) -> dict:
     """One batch in a worker process, on its one CPU device (see bayes_unsl.workers)."""
     enable_compilation_cache()
     devices = jax.devices("cpu")[:1]
     return _fit_chunk(
-        chunk, curves, spec, settings, seed, precision, devices, len(chunk), length, False
+        chunk, curves, spec, settings, seed, precision, devices, len(chunk), length, False, tubes
     )
 
 
 def _fit_chunk(
-    chunk, curves, spec, settings, seed, precision, devices, per_batch, length, progress
+    chunk, curves, spec, settings, seed, precision, devices, per_batch, length, progress, tubes
 ) -> dict:
     model = _masked_model(spec)
     padded = chunk + [chunk[0]] * (per_batch - len(chunk))
     started = time.perf_counter()
     with jax.default_device(devices[0]), precision_scope(precision):
         args, rng_keys = _stack([curves[k] for k in padded], length, seed)
-        runs = run_nuts_batch(rng_keys, model, args, settings, devices=devices, progress=progress)
+        tube = None
+        if tubes is not None:
+            tube = jax.tree_util.tree_map(lambda *v: np.stack(v), *[tubes[k] for k in padded])
+        runs = run_nuts_batch(
+            rng_keys, model, args, settings, devices=devices, progress=progress, tube=tube
+        )
     sampled = time.perf_counter()
     runs = runs[: len(chunk)]
     diags = summarise_draws(

@@ -23,6 +23,8 @@ __all__ = ["main"]
 DEMO_SPLIT = 14  # the first 14 points are fitted, the last 3 held out (arXiv 2210.14891)
 # bayes_unsl.break_choice.BREAK_RULES, default first (not imported: --help stays fast).
 BREAK_RULES = ("parsimonious", "converged-first")
+# bayes_unsl.fit.REMEDIES, default first (not imported, for the same reason).
+REMEDIES = ("map+longer", "map", "longer")
 
 
 def _breaks(text: str) -> int | str:
@@ -72,8 +74,14 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
         "--retries",
         type=int,
         default=1,
-        help="refits with target_accept 0.99, twice the warm-up and draws on failed checks"
-        " (default 1)",
+        help="refits of a fit that fails its convergence checks, with --remedy (default 1)",
+    )
+    p.add_argument(
+        "--remedy",
+        choices=REMEDIES,
+        default=REMEDIES[0],
+        help="map: sample in the coordinates of a map fitted to the failed run's draws; "
+        "longer: target_accept 0.99, twice the warm-up and draws; map+longer: both (default)",
     )
     p.add_argument(
         "--device",
@@ -158,6 +166,7 @@ def _options(args: argparse.Namespace) -> dict:
         draws=args.draws,
         seed=args.seed,
         retries=args.retries,
+        remedy=args.remedy,
         likelihood=args.likelihood,
         warn=False,
     )

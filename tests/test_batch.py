@@ -212,6 +212,30 @@ def run_of(fit_: bu.Fit) -> PosteriorRun:
     )
 
 
+def test_the_map_remedy_runs_batched(table):
+    """Two groups that cannot reach a bulk ESS of 400 are refitted together, each in the
+    coordinates of a map fitted to its own failed draws."""
+    two = table[table.curve.isin(["full", "short"])]
+    fits = bu.fit_many(
+        two,
+        "curve",
+        X,
+        Y,
+        chains=2,
+        warmup=100,
+        draws=100,
+        retries=1,
+        remedy="map",
+        batch_size=2,
+        warn=False,
+    )
+    for key in ("full", "short"):
+        d = fits[key].diagnostics()
+        assert len(d["remedies"]) == 1 and "map" in d["remedies"][0]["then"]
+        assert fits[key].settings.warmup == 100  # "map" alone keeps the settings
+        assert np.all(np.isfinite(fits[key].idata.posterior["beta"].values))
+
+
 def test_remedy_is_recorded_with_the_time_of_every_attempt(table, collection, monkeypatch):
     base = collection["full"]
     calls = []

@@ -162,3 +162,10 @@ def test_device_reaches_the_fit_and_a_missing_one_is_refused(tmp_path):
     out = str(tmp_path / "o")
     with pytest.raises(SystemExit, match="no gpu device available"):
         main(["fit", str(csv), "--x", "n", "--y", "loss", "--out", out, "--device", "gpu"])
+
+
+def test_cli_remedies_match_the_package():
+    from bayes_unsl import cli
+    from bayes_unsl.fit import DEFAULT_REMEDY, REMEDIES
+
+    assert cli.REMEDIES == REMEDIES and cli.REMEDIES[0] == DEFAULT_REMEDY

@@ -188,9 +188,28 @@ def test_an_unconverged_fit_is_refitted_then_flagged(addition):
         result = bu.fit(train, X, Y, chains=2, warmup=100, draws=100, seed=3, retries=1)
     d = result.diagnostics()
     assert len(d["remedies"]) == 1 and "ESS" in " ".join(d["remedies"][0]["problems"])
+    assert "map fitted to the failed run's draws" in d["remedies"][0]["then"]
     assert result.settings.target_accept == 0.99 and result.settings.warmup == 200
     assert not result.converged
     assert "NOT CONVERGED" in repr(result)
+    assert np.all(np.isfinite(result.idata.posterior["beta"].values))
+
+
+def test_remedy_kinds():
+    from bayes_unsl.fit import remedy
+    from bayes_unsl.inference.nuts import SamplerSettings
+
+    settings = SamplerSettings(warmup=500, draws=400, target_accept=0.9)
+    draws = np.random.default_rng(0).normal(size=(2, 50, 3))
+    longer, tube, note = remedy(settings, draws, "longer")
+    assert tube is None and (longer.warmup, longer.draws, longer.target_accept) == (1000, 800, 0.99)
+    same, tube, note = remedy(settings, draws, "map")
+    assert same == settings and tube is not None and tube.mean.shape == (3,)
+    both, tube, note = remedy(settings, draws, "map+longer")
+    assert both == longer and tube is not None and "map" in note and "0.99" in note
+    assert remedy(settings, None, "map")[1] is None  # no draws, no map
+    with pytest.raises(ValueError, match="remedy must be one of"):
+        bu.fit({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "y": [1.0] * 6}, "x", "y", remedy="more")
 
 
 def test_a_failed_map_search_is_a_convergence_problem():

@@ -79,7 +79,8 @@ def test_nuts_in_map_coordinates_samples_the_target():
     draws returned are those of the model's own coordinates."""
     settings = SamplerSettings(chains=4, warmup=400, draws=600, max_tree_depth=6)
     args = (jnp.asarray(1.0), jnp.zeros(2))
-    run = run_nuts(jax.random.PRNGKey(0), curved_tube, args, settings, tube=fit_tube_map(tube_draws(400)))
+    tube = fit_tube_map(tube_draws(400))
+    run = run_nuts(jax.random.PRNGKey(0), curved_tube, args, settings, tube=tube)
     x, y = run.posterior["x"].ravel(), run.posterior["y"].ravel()
     assert abs(x.mean()) < 0.15
     assert abs(x.var() - 1.0) < 0.2

@@ -28,7 +28,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from convergence import X, Y, curves
 from provenance import git_commit, machine, write_report
@@ -111,8 +110,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--curves", nargs="*", help="curve names (default: every curve)")
     p.add_argument("--remedies", default=",".join(reversed(REMEDIES)))
+    p.add_argument("--curves-file", help="curve names, one per line (added to --curves)")
     p.add_argument("--name", default="remedy")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        help="write the report of the rows in these CSVs (parts run side by side) and stop",
+    )
+    p.add_argument("--seconds", type=float, default=0.0, help="with --merge: wall time")
     args = p.parse_args(argv)
+    if args.curves_file:
+        args.curves = [*(args.curves or []), *Path(args.curves_file).read_text().split("\n")]
+    if args.merge:
+        table = pd.concat([pd.read_csv(path) for path in args.merge], ignore_index=True)
+        n = int((table.remedy == "none (first fit)").sum())
+        report(table, args, n, n, args.seconds)
+        return
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -136,8 +149,10 @@ def report(table: pd.DataFrame, args, done: int, total: int, seconds: float) -> 
         "# Automatic remedies for fits that fail their convergence checks",
         "",
         f"Command: `python benchmarks/remedy.py --data-root <dataset folders> --depth "
-        f"{args.depth} --seed {args.seed} --remedies {args.remedies}`"
-        + (" --curves ..." if args.curves else "")
+        f"{args.depth} --seed {args.seed} --remedies {args.remedies}"
+        + (" --curves-file <names>" if args.curves else "")
+        + "`"
+        + (" (parts side by side, then `--merge`)" if args.merge else "")
         + f". Machine: {machine()}; commit {git_commit()}; {done} of {total} curves done in "
         f"{seconds:.0f} s.",
         "",

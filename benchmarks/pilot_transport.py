@@ -25,7 +25,9 @@ sampler's unconstrained coordinates (rank-based, so equal to those of the sample
     python benchmarks/pilot_transport.py --data-root ../shared/data --curves NAME [NAME ...]
         # writes benchmarks/results/pilot_transport.{md,csv}
 
-A prototype to decide whether the maps earn a place in the sampler, not part of it.
+A prototype to decide whether the maps earn a place in the sampler, not part of it. The
+scale-shear map it measured is now the package's (``bayes_unsl.inference.transport``, fitted
+to a failed fit's draws by the automatic remedy; ``benchmarks/remedy.py`` measures that).
 """
 
 from __future__ import annotations

@@ -18,26 +18,31 @@ from bayes_unsl.inference.transport import (
 
 
 def tube_draws(n: int, seed: int = 0) -> np.ndarray:
-    """Exact draws of (x, y): x ~ N(0, 1), y ~ N(2x + x^2 / 2, 0.2): a thin curved tube
-    along one direction, as the hard scaling-law posteriors are."""
+    """Exact draws of (x, y): x ~ N(0, 1), y ~ N(2x + x^2 / 2, 0.2 exp(x / 2)): a thin
+    curved tube along one direction, widening along it, as the hard scaling-law posteriors
+    are."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
-    return np.c_[x, 2 * x + 0.5 * x**2 + 0.2 * rng.normal(size=n)]
+    return np.c_[x, 2 * x + 0.5 * x**2 + 0.2 * np.exp(0.5 * x) * rng.normal(size=n)]
 
 
 def test_map_inverts_and_reports_its_log_jacobian():
     draws = tube_draws(2000)
     draws = np.c_[draws, 3.0 * draws[:, :1] + np.random.default_rng(1).normal(size=(2000, 1))]
     tube = fit_tube_map(draws)
-    u = jnp.asarray([0.7, -1.3, 0.4])
-    z, log_jacobian = to_unconstrained(tube, u)
-    np.testing.assert_allclose(from_unconstrained(tube, z), u, rtol=1e-5, atol=1e-5)
-    jac = jax.jacfwd(lambda v: to_unconstrained(tube, v)[0])(u)
+
+    def log_det(v):
+        return jnp.linalg.slogdet(jax.jacfwd(lambda w: to_unconstrained(tube, w)[0])(v))[1]
+
     other = jnp.asarray([-1.1, 0.2, 2.0])
-    jac_other = jax.jacfwd(lambda v: to_unconstrained(tube, v)[0])(other)
-    # Up to a constant: the differences between two points match.
-    expected = jnp.linalg.slogdet(jac)[1] - jnp.linalg.slogdet(jac_other)[1]
-    np.testing.assert_allclose(log_jacobian - to_unconstrained(tube, other)[1], expected, rtol=1e-4)
+    # 9 sd out along the tube: past the draws, where the map is continued.
+    for u in (jnp.asarray([0.7, -1.3, 0.4]), jnp.asarray([9.0, 0.5, -2.0])):
+        z, log_jacobian = to_unconstrained(tube, u)
+        np.testing.assert_allclose(from_unconstrained(tube, z), u, rtol=1e-5, atol=1e-5)
+        # Up to a constant: the differences between two points match.
+        expected = log_det(u) - log_det(other)
+        difference = log_jacobian - to_unconstrained(tube, other)[1]
+        np.testing.assert_allclose(difference, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_map_straightens_the_tube():
@@ -46,7 +51,7 @@ def test_map_straightens_the_tube():
     u = np.asarray(from_unconstrained(tube, jnp.asarray(draws)))
     # In u the tube is straight and round: no curve left, unit spreads.
     assert abs(np.corrcoef(u[:, 0] ** 2, u[:, 1])[0, 1]) < 0.1
-    np.testing.assert_allclose(u.std(0), 1.0, atol=0.2)
+    np.testing.assert_allclose(u.std(0), 1.0, atol=0.3)
     standard = (draws - draws.mean(0)) / draws.std(0)
     q = standard @ np.linalg.svd(standard, full_matrices=False)[2].T
     assert abs(np.corrcoef(q[:, 0] ** 2, q[:, 1])[0, 1]) > 0.5  # it was curved
@@ -70,20 +75,20 @@ def test_fit_refuses_too_few_or_non_finite_draws():
 
 def curved_tube(scale, log_y=None):
     x = numpyro.sample("x", dist.Normal(0.0, 1.0))
-    numpyro.sample("y", dist.Normal(2 * x + 0.5 * x**2, 0.2))
+    numpyro.sample("y", dist.Normal(2 * x + 0.5 * x**2, 0.2 * jnp.exp(0.5 * x)))
     numpyro.sample("log_y", dist.Normal(jnp.zeros(2), scale), obs=log_y)
 
 
 def test_nuts_in_map_coordinates_samples_the_target():
-    """Draws mapped back follow the target (E y = 0.5, Var y = 4.54), and the unconstrained
-    draws returned are those of the model's own coordinates."""
-    settings = SamplerSettings(chains=4, warmup=400, draws=600, max_tree_depth=6)
+    """Draws mapped back follow the target (E x = 0, Var x = 1, E y = 0.5), and the
+    unconstrained draws returned are those of the model's own coordinates. Without the
+    log-Jacobian of the map (whose scale grows along the tube) E y comes out near 0.25."""
+    settings = SamplerSettings(chains=4, warmup=400, draws=1000, max_tree_depth=6)
     args = (jnp.asarray(1.0), jnp.zeros(2))
     tube = fit_tube_map(tube_draws(400))
     run = run_nuts(jax.random.PRNGKey(0), curved_tube, args, settings, tube=tube)
     x, y = run.posterior["x"].ravel(), run.posterior["y"].ravel()
     assert abs(x.mean()) < 0.15
     assert abs(x.var() - 1.0) < 0.2
-    assert abs(y.mean() - 0.5) < 0.3
-    assert abs(y.var() - 4.54) < 1.0
+    assert abs(y.mean() - 0.5) < 0.15
     np.testing.assert_allclose(run.unconstrained[..., 0], run.posterior["x"], rtol=1e-6)

@@ -10,7 +10,8 @@ coordinate, standardised (``t = q_1 / s_t``), is kept and every other one is a c
     q_1 = s_t u_1,    q_j = P_j(u_1) + exp(a_j + b_j u_1) u_j,    z = mean + scale * (q @ basis)
 
 a triangular map, so its inverse is explicit and its log-Jacobian is the sum of the
-``a_j + b_j u_1`` (plus a constant). NUTS samples ``u`` under ``U(z(u)) - log|dz/du|``:
+``a_j + b_j u_1`` (plus a constant). Past the draws' range of ``t`` the cubic continues along
+its tangent and the scales stay as at the edge. NUTS samples ``u`` under ``U(z(u)) - log|dz/du|``:
 the draws mapped back follow the posterior exactly, whatever the map, and the better it
 fits, the straighter and rounder the tube NUTS sees (``benchmarks/pilot_transport.py``).
 """
@@ -48,6 +49,7 @@ class TubeMap(NamedTuple):
     shift: jax.Array  # (DEGREE + 1, dim - 1) coefficients on 1, t, t^2, t^3 (centred)
     power_mean: jax.Array  # (DEGREE - 1,) means of t^2, t^3 over the draws
     log_scale: jax.Array  # (2, dim - 1) residual log sd: a_j + b_j t
+    t_range: jax.Array  # (2,) range of t over the draws, past which the map is extended
 
 
 def identity_map(dim: int, dtype=jnp.float32) -> TubeMap:
@@ -61,6 +63,7 @@ def identity_map(dim: int, dtype=jnp.float32) -> TubeMap:
         shift=jnp.zeros((DEGREE + 1, rest), dtype),
         power_mean=jnp.zeros(DEGREE - 1, dtype),
         log_scale=jnp.zeros((2, rest), dtype),
+        t_range=jnp.asarray([-jnp.inf, jnp.inf], dtype),
     )
 
 
@@ -82,15 +85,15 @@ def fit_tube_map(draws: np.ndarray) -> TubeMap:
     _, _, basis = np.linalg.svd(standard, full_matrices=False)
     q = standard @ basis.T
     t_scale = q[:, 0].std() or 1.0
-    design, power_mean = _design(q[:, 0] / t_scale)
+    t = q[:, 0] / t_scale
+    design, power_mean = _design(t)
     shift, *_ = np.linalg.lstsq(design, q[:, 1:], rcond=None)
     residual = np.abs(q[:, 1:] - design @ shift) + 1e-12
     log_scale, *_ = np.linalg.lstsq(design[:, :2], np.log(residual) - _E_LOG_ABS_NORMAL, rcond=None)
     log_scale[1] = np.clip(log_scale[1], -MAX_SCALE_SLOPE, MAX_SCALE_SLOPE)
     dtype = jnp.asarray(0.0).dtype
-    return TubeMap(
-        *(jnp.asarray(v, dtype) for v in (mean, sd, basis, t_scale, shift, power_mean, log_scale))
-    )
+    fitted = (mean, sd, basis, t_scale, shift, power_mean, log_scale, [t.min(), t.max()])
+    return TubeMap(*(jnp.asarray(v, dtype) for v in fitted))
 
 
 def _design(tt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,10 +103,21 @@ def _design(tt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _along(tube: TubeMap, tt: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Shift and log scale of the residual coordinates at standardised first coordinate."""
-    powers = jnp.stack([tt**k for k in range(2, DEGREE + 1)], -1) - tube.power_mean
-    design = jnp.concatenate([jnp.ones_like(tt)[..., None], tt[..., None], powers], -1)
-    return design @ tube.shift, design[..., :2] @ tube.log_scale
+    """Shift and log scale of the residual coordinates at standardised first coordinate.
+
+    Past the range of the draws the cubic is continued by its tangent and the scale held,
+    so that the map does not bend or stretch without bound where nothing was fitted (a
+    cubic far out would fold the tails into new narrow funnels).
+    """
+
+    def design(t):
+        powers = jnp.stack([t**k for k in range(2, DEGREE + 1)], -1) - tube.power_mean
+        return jnp.concatenate([jnp.ones_like(t)[..., None], t[..., None], powers], -1)
+
+    inside = jnp.clip(tt, tube.t_range[0], tube.t_range[1])
+    shift, slope = jax.jvp(lambda t: design(t) @ tube.shift, (inside,), (jnp.ones_like(inside),))
+    shift = shift + slope * (tt - inside)[..., None]
+    return shift, design(inside)[..., :2] @ tube.log_scale
 
 
 def to_unconstrained(tube: TubeMap, u: jax.Array) -> tuple[jax.Array, jax.Array]:

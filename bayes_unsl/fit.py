@@ -257,7 +257,7 @@ def remedy(
         )
     if "map" in kind and draws is not None and np.all(np.isfinite(draws)):
         tube = fit_tube_map(np.reshape(draws, (-1, np.shape(draws)[-1])))
-        notes.append("sampled in the coordinates of a map fitted to the failed run's draws")
+        notes.append("a map fitted to the failed run's draws, sampled in its coordinates")
     return new, tube, "refitted with " + "; ".join(notes) if notes else "refitted"
 
 

@@ -484,10 +484,12 @@ def run_nuts_batch(
 def _run(keys, model, model_args, settings, placement: _Placement, progress: bool, tube=None):
     started = time.perf_counter()
     model_args = placement.put(model_args)
-    if tube is not None:  # in the run's precision
-        tube = jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.result_type(float)), tube)
+    if tube is not None:  # in the run's precision, placed as the data are
+        tube = placement.put(
+            jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.result_type(float)), tube)
+        )
     programs = _programs(model, settings, model_args, placement, tube)
-    sampler_args = model_args if tube is None else (placement.put(tube), *model_args)
+    sampler_args = model_args if tube is None else (tube, *model_args)
     compiled = time.perf_counter()
     prepared = _seconds_prepared(programs)
     split = (

@@ -142,8 +142,9 @@ def fit(
     default the CPU, where one curve samples many times faster than on a GPU: the chains
     are split over the CPU devices, see :func:`bayes_unsl.use_cpu_cores`); ``progress_bar``
     (default: shown when stderr is a terminal); ``retries`` (default 1: a fit that fails
-    its convergence checks is run again with target_accept 0.99, twice the warm-up and
-    twice the draws; ``diagnostics()["remedies"]`` records it); ``warn`` (False silences
+    its convergence checks is run again) and ``remedy`` (how: ``"map+longer"``, the
+    default, ``"map"`` or ``"longer"``; see :func:`remedy`; ``diagnostics()["remedies"]``
+    records it); ``warn`` (False silences
     the convergence warning; the diagnostics are kept either way).
     """
     if breaks == AUTO:

@@ -13,6 +13,7 @@ from bayes_unsl.inference.transport import (
     fit_tube_map,
     from_unconstrained,
     identity_map,
+    mapped_potential,
     to_unconstrained,
 )
 
@@ -79,16 +80,44 @@ def curved_tube(scale, log_y=None):
     numpyro.sample("log_y", dist.Normal(jnp.zeros(2), scale), obs=log_y)
 
 
+def tube_potential(z: jax.Array) -> jax.Array:
+    """-log density (up to a constant) of the ``curved_tube`` model's (x, y)."""
+    x, y = z[0], z[1]
+    scale = 0.2 * jnp.exp(0.5 * x)
+    return 0.5 * x**2 + 0.5 * ((y - 2 * x - 0.5 * x**2) / scale) ** 2 + jnp.log(scale)
+
+
+def test_mapped_potential_is_the_density_of_u():
+    """Change of variables, by quadrature on a grid in u: the mapped potential's density,
+    pushed through the map, has the target's moments (E x = 0, E y = 0.5); without the
+    log-Jacobian (the tube widens along itself) E y would be near 0.2."""
+    tube = fit_tube_map(tube_draws(400))
+    grid = jnp.linspace(-9.0, 9.0, 721)
+    u = jnp.stack(jnp.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
+    z = jax.vmap(lambda v: to_unconstrained(tube, v)[0])(u)
+
+    def moments(potential):
+        energy = jax.vmap(potential)(u)
+        weight = jnp.exp(-(energy - energy.min()))
+        weight = weight / weight.sum()
+        return float(weight @ z[:, 0]), float(weight @ z[:, 1])
+
+    ex, ey = moments(mapped_potential(tube, tube_potential))
+    assert abs(ex) < 0.01 and abs(ey - 0.5) < 0.01
+    _, ey_without = moments(lambda v: tube_potential(to_unconstrained(tube, v)[0]))
+    assert abs(ey_without - 0.5) > 0.1
+
+
 def test_nuts_in_map_coordinates_samples_the_target():
-    """Draws mapped back follow the target (E x = 0, Var x = 1, E y = 0.5), and the
-    unconstrained draws returned are those of the model's own coordinates. Without the
-    log-Jacobian of the map (whose scale grows along the tube) E y comes out near 0.25."""
+    """End to end: the draws come back in the model's coordinates, near the target's
+    moments (the sampler's error at this length is about 0.1 on E y), and the unconstrained
+    draws returned are the model's own."""
     settings = SamplerSettings(chains=4, warmup=400, draws=1000, max_tree_depth=6)
     args = (jnp.asarray(1.0), jnp.zeros(2))
     tube = fit_tube_map(tube_draws(400))
     run = run_nuts(jax.random.PRNGKey(0), curved_tube, args, settings, tube=tube)
     x, y = run.posterior["x"].ravel(), run.posterior["y"].ravel()
-    assert abs(x.mean()) < 0.15
-    assert abs(x.var() - 1.0) < 0.2
-    assert abs(y.mean() - 0.5) < 0.15
+    assert abs(x.mean()) < 0.3
+    assert abs(x.var() - 1.0) < 0.3
+    assert abs(y.mean() - 0.5) < 0.4
     np.testing.assert_allclose(run.unconstrained[..., 0], run.posterior["x"], rtol=1e-6)

@@ -178,8 +178,10 @@ def check_convergence(diag: dict, thresholds: Thresholds = Thresholds(), *, warn
     if problems and warn:
         warnings.warn(
             "the posterior did not converge (" + "; ".join(problems) + "). Its intervals are "
-            "not reliable. Try: more warm-up and draws (warmup=, draws=), a higher "
-            "target_accept (e.g. 0.95 or 0.99), fewer breaks, or a Student-t likelihood "
+            "not reliable. Try: another refit (retries=2; the default remedy samples in a "
+            "map fitted to the last draws), more warm-up and draws (warmup=, draws=), a "
+            "higher target_accept (e.g. 0.95 or 0.99), fewer breaks (breaks='auto'), or a "
+            "Student-t likelihood "
             "(likelihood='student_t', the default for form 'bnsl') if the data have outliers.",
             ConvergenceWarning,
             stacklevel=3,

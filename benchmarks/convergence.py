@@ -2,7 +2,9 @@
 
 Curves: the 4-digit addition curve (14 points fitted, 3 held out), the same curve cut before
 its transition (x <= 390, all later points held out; x <= 512 likewise), the 16
-double-descent curves with the NSL-PFN split, and, with ``--benchmark``, the 92 curves of
+double-descent curves with the NSL-PFN split, those of them that have a transition cut just
+before their steepest descent (``steepest_cut_split``: group ``cut``, like the addition
+cuts), and, with ``--benchmark``, the 92 curves of
 arXiv 2209.06640 (the authors' train / extrapolate split). Curves with fewer points than a
 1-break BNSL has parameters are fitted without breaks (stated in the table).
 
@@ -43,7 +45,7 @@ from provenance import git_commit, machine, write_report
 
 import bayes_unsl as bu
 from bayes_unsl.evaluation import coverage, rmsle
-from bayes_unsl.evaluation.splits import double_descent_split
+from bayes_unsl.evaluation.splits import double_descent_split, steepest_cut_split
 from bayes_unsl.fit import DEFAULT_REMEDY
 from bayes_unsl.inference import Thresholds
 from bayes_unsl.inference.nuts import SamplerSettings
@@ -64,11 +66,16 @@ def curves(data_root: str | None, benchmark: bool):
     for cut in (390, 512):
         keep = addition[X] <= cut
         yield f"4-digit addition, x <= {cut}", "cut", addition[keep], addition[~keep]
-    dd = bu.datasets.load("double_descent")
+    dd = bu.datasets.load("double_descent").rename(columns={"x_value": X, "metric_value": Y})
     for task, frame in dd.groupby("task", sort=True):
-        train, held = double_descent_split(frame)
-        rename = {"x_value": X, "metric_value": Y}
-        yield task, "double descent", train.rename(columns=rename), held.rename(columns=rename)
+        train, held = double_descent_split(frame, X)
+        yield task, "double descent", train, held
+    for task, frame in dd.groupby("task", sort=True):
+        try:
+            train, held = steepest_cut_split(frame, X, Y)
+        except ValueError:
+            continue  # no transition after the minimum context
+        yield f"{task}, cut before its steepest descent", "cut", train, held
     if benchmark:
         frame = bu.datasets.read_folder("revisiting_scaling_laws_benchmark", data_root)
         for name, rows in frame.groupby("group", sort=True):

@@ -13,6 +13,7 @@ from bayes_unsl.evaluation import (
     benchmark_split,
     double_descent_context,
     double_descent_split,
+    steepest_cut_split,
 )
 
 X = "train_dataset_size"
@@ -106,3 +107,45 @@ def test_the_double_descent_dataset_is_shipped_and_aliased():
     ]
     assert len(dd) == 929 and (dd["metric_value"] > 0).all()
     assert bu.datasets.load("four_digit_addition").shape == (17, 4)
+
+
+def _hinge_curve(n: int, knee: int) -> pd.DataFrame:
+    """A slow power law that turns steep after point ``knee`` (0-based)."""
+    log_x = np.linspace(0.0, 4.0, n)
+    log_y = -0.1 * log_x - 1.5 * np.maximum(log_x - log_x[knee], 0.0)
+    return pd.DataFrame({"x": np.exp(log_x), "y": np.exp(log_y)})
+
+
+def test_steepest_cut_ends_the_context_where_the_steep_part_begins():
+    curve = _hinge_curve(40, knee=25)
+    train, held = steepest_cut_split(curve.iloc[::-1], "x", "y")
+    # Every window wholly past the knee is steepest (equal up to rounding).
+    assert curve["x"].iloc[25] <= train["x"].iloc[-1] <= curve["x"].iloc[40 - 4 - 1]
+    assert len(train) + len(held) == 40
+    assert train["x"].is_monotonic_increasing and held["x"].min() > train["x"].max()
+
+
+def test_steepest_cut_keeps_the_minimum_context():
+    # The knee lies inside the minimum context: the cut waits for it, and the context
+    # (shallower on the whole than the part after the knee) still qualifies.
+    curve = _hinge_curve(40, knee=15)
+    train, _ = steepest_cut_split(curve, "x", "y", min_context=20)
+    assert len(train) >= 20
+
+
+def test_steepest_cut_refuses_a_curve_without_transition():
+    log_x = np.linspace(0.0, 4.0, 30)
+    curve = pd.DataFrame({"x": np.exp(log_x), "y": np.exp(-0.3 * log_x)})
+    with pytest.raises(ValueError, match="no transition"):
+        steepest_cut_split(curve, "x", "y")
+
+
+def test_steepest_cut_rejects_short_curves_and_bad_values():
+    with pytest.raises(ValueError, match="too short"):
+        steepest_cut_split(_hinge_curve(9, knee=5), "x", "y")
+    bad = _hinge_curve(40, knee=25)
+    bad.loc[3, "y"] = 0.0
+    with pytest.raises(ValueError, match="> 0"):
+        steepest_cut_split(bad, "x", "y")
+    with pytest.raises(ValueError, match="'z' not found"):
+        steepest_cut_split(bad, "x", "z")

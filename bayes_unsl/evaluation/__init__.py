@@ -40,6 +40,7 @@ from bayes_unsl.evaluation.splits import (
     benchmark_split,
     double_descent_context,
     double_descent_split,
+    steepest_cut_split,
 )
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "crps",
     "double_descent_context",
     "double_descent_split",
+    "steepest_cut_split",
     "interval_score",
     "interval_width",
     "log_predictive_density",

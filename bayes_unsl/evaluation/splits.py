@@ -4,11 +4,14 @@ Each function takes the rows of one curve and returns ``(train, heldout)``: the 
 model may see, and the points it is scored on. The rules are those of the evaluation
 protocol the published figures used (NSL-PFN, arXiv 2505.23032; BNSL, arXiv 2210.14891), so
 that scores here can be set beside them. Rows keep all their columns; the index is reset.
-Nothing here looks at y: a split that depended on the held-out values would leak them.
+Nothing here looks at y, a split that depended on the held-out values would leak them,
+except :func:`steepest_cut_split`: a stress test that cuts a curve where the whole curve
+says a transition follows, to ask how intervals behave when the data end just before one.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -19,6 +22,7 @@ __all__ = [
     "benchmark_split",
     "double_descent_context",
     "double_descent_split",
+    "steepest_cut_split",
 ]
 
 Split = tuple[pd.DataFrame, pd.DataFrame]
@@ -122,3 +126,59 @@ def addition_cut_split(
         raise ValueError(f"no point has {x} <= {cut}: the context would be empty")
     position = pd.RangeIndex(len(frame))
     return _parts(frame, seen, position >= n_context)
+
+
+def steepest_cut_split(
+    curve: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    min_context: int = 8,
+    min_ratio: float = 2.0,
+) -> Split:
+    """A curve cut just before its steepest descent: the context ends where it begins.
+
+    Slopes of log y against log x are taken over windows of ``w = max(2, round(n / 10))``
+    steps (single steps are noisy on dense curves). The steepest window starting at or after
+    the ``min_context``-th point (also at or after a quarter of the curve) decides the cut:
+    its first point is the last context point, and every later point is held out.
+
+    The cut reads the whole curve, held-out points included, on purpose: it selects curves
+    and places where a transition follows the data. A curve qualifies only if that window's
+    slope is at least ``min_ratio`` times as steep as the context's mean slope (or the
+    context does not descend at all); otherwise a ValueError says why, since there is no
+    transition to test.
+    """
+    frame = _sorted(curve, x)
+    if y not in frame.columns:
+        raise ValueError(f"column {y!r} not found; columns: {list(frame.columns)}")
+    n = len(frame)
+    window = max(2, round(n / 10))
+    first = max(min_context, n // 4) - 1
+    if first + window >= n:
+        raise ValueError(
+            f"{n} point(s): too short for {min_context} context points and a window of "
+            f"{window} steps after them"
+        )
+    values = frame[[x, y]].to_numpy(dtype=float)
+    if not (np.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"columns {x!r} and {y!r} must be finite and > 0 (logs are taken)")
+    log_x, log_y = np.log(values).T
+    start = np.arange(first, n - window)
+    run = log_x[start + window] - log_x[start]
+    # Windows over repeated x (several seeds at one size) have no slope.
+    slopes = np.where(run > 0, log_y[start + window] - log_y[start], np.nan) / np.where(
+        run > 0, run, 1.0
+    )
+    if np.isnan(slopes).all():
+        raise ValueError("every window after the context spans a single x value")
+    last = int(start[np.nanargmin(slopes)])
+    steepest = float(np.nanmin(slopes))
+    context_slope = (log_y[last] - log_y[0]) / (log_x[last] - log_x[0])
+    if not (steepest < 0 and (context_slope >= 0 or steepest <= min_ratio * context_slope)):
+        raise ValueError(
+            f"no transition after the context: the steepest slope {steepest:.3g} is not "
+            f"{min_ratio} times the context's mean slope {context_slope:.3g}"
+        )
+    position = np.arange(n)
+    return _parts(frame, position <= last, position > last)

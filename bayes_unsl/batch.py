@@ -466,7 +466,9 @@ def _resume(out_dir: Path, curves: dict, spec, settings, seed) -> dict:
         if saved.spec != spec and _differs_in_further_break_only(saved.spec, spec):
             # That prior acts at prediction time only: the posterior is the one asked for.
             priors = spec.priors
-            saved = saved.with_future_break(priors.future_break_rate, priors.future_slope_sd)
+            saved = saved.with_future_break(
+                priors.future_break_rate, priors.future_slope_sd, priors.future_away_sd
+            )
         same = (
             saved.spec == spec
             and saved.idata.attrs.get("requested_settings") == _settings_json(settings)
@@ -489,6 +491,7 @@ def _differs_in_further_break_only(saved, wanted) -> bool:
         saved.priors,
         future_break_rate=wanted.priors.future_break_rate,
         future_slope_sd=wanted.priors.future_slope_sd,
+        future_away_sd=wanted.priors.future_away_sd,
     )
     return replace(saved, priors=moved) == wanted
 

@@ -511,21 +511,31 @@ class Fit:
             rng=np.random.default_rng([self.seed, 20221028]),
         )
 
-    def with_future_break(self, rate: float | None = None, slope_sd: float | None = None) -> Fit:
+    def with_future_break(
+        self,
+        rate: float | None = None,
+        slope_sd: float | None = None,
+        away_sd: float | None = None,
+    ) -> Fit:
         """The same posterior, predicting past the data under another further-break prior.
 
         The data say nothing about a break past their last point, so that break is drawn
         from its prior at prediction time, not sampled: its prior can be changed without
         refitting. Use it to show how much a forecast far past the data rests on that
-        assumption. ``rate``: breaks per decade past the data (0: none); ``slope_sd``: sd
-        of its slope change in log y per log x (0: the data-relative scale). Settings not
-        given are kept. The copy records its priors, so a saved copy predicts the same.
+        assumption. ``rate``: breaks per decade past the data (0: none); ``slope_sd`` and
+        ``away_sd``: sd of its slope change toward the curve's limit and away from it, in
+        log y per log x (0: the data-relative scale). Settings not given are kept. The copy
+        records its priors, so a saved copy predicts the same.
         """
         if self.spec.form not in _FORMS_WITH_BREAKS:
             raise ValueError(f"form {self.spec.form!r} has no further break past the data")
         changes = {
             k: float(v)
-            for k, v in (("future_break_rate", rate), ("future_slope_sd", slope_sd))
+            for k, v in (
+                ("future_break_rate", rate),
+                ("future_slope_sd", slope_sd),
+                ("future_away_sd", away_sd),
+            )
             if v is not None
         }
         spec = replace(self.spec, priors=replace(self.spec.priors, **changes))

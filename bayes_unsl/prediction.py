@@ -34,8 +34,9 @@ class FutureBreak:
 
     ``location``, ``slope_change`` and ``sharpness`` are arrays with one value per draw,
     in u units. The break changes the slope of log M (the reducible part) by
-    ``slope_change``; its term is taken relative to its value at ``u_max``, so that the
-    curve is unchanged up to the last observation and only bends past it.
+    ``-slope_change`` (positive: toward the limit); its term is taken relative to its value
+    at ``u_max``, so that the curve is unchanged up to the last observation and only bends
+    past it.
     """
 
     u_max: float
@@ -67,9 +68,10 @@ def draw_future_break(
     """Draws of the break past the data from its prior; None where the rate is 0.
 
     The distance past the last observation is Exponential(``future_break_rate``) decades;
-    the slope change of log M is Normal(0, ``future_slope_sd``) per unit of log x, or where
-    that is 0, Normal(0, ``break_slope_sd`` * ``y_spread``) per unit of z; the sharpness has
-    the prior of the fitted breaks. The data carry no
+    the slope change of log M turns toward the limit or away from it with equal chance, by
+    a half-normal of sd ``future_slope_sd`` or ``future_away_sd`` (per unit of log x), where
+    that is 0 of sd ``break_slope_sd`` * ``y_spread`` per unit of z; the sharpness has the
+    prior of the fitted breaks. The data carry no
     information about such a break, so its posterior is its prior: it is drawn at
     prediction time, one per posterior draw, and does not enter the likelihood.
     """
@@ -77,9 +79,13 @@ def draw_future_break(
     if rate <= 0:
         return None
     decades = rng.exponential(1.0 / rate, size=n_draws)
-    absolute = getattr(priors, "future_slope_sd", 0.0)
-    slope_sd = absolute if absolute > 0 else priors.break_slope_sd * y_spread / half_range
-    slope = rng.normal(0.0, slope_sd, size=n_draws)
+    relative = priors.break_slope_sd * y_spread / half_range
+    toward = getattr(priors, "future_slope_sd", 0.0) or relative
+    away = getattr(priors, "future_away_sd", toward) or relative
+    # One standard normal per draw: its sign picks the direction, so a symmetric setting
+    # gives the same draws as a normal of that sd.
+    standard = rng.standard_normal(size=n_draws)
+    slope = np.where(standard > 0, toward, away) * standard
     log_f = rng.normal(math.log(priors.sharpness_median), priors.sharpness_sd, size=n_draws)
     return FutureBreak(
         u_max=float(u_max),

@@ -843,7 +843,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--future-slope-sd",
         type=float,
         default=None,
-        help="predict with this further-break slope sd (log y per log x; 0: data-relative)",
+        help="predict with this further-break slope sd toward the limit (log y per log x; "
+        "0: data-relative)",
+    )
+    p.add_argument(
+        "--future-away-sd",
+        type=float,
+        default=None,
+        help="predict with this further-break slope sd away from the limit (0: data-relative)",
     )
     return p.parse_args(argv)
 
@@ -875,13 +882,17 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 def _future_break_line(fits: dict[str, dict[int, bu.Fit]]) -> str:
     """The further-break prior(s) the predictions used, as stored in the fits."""
     seen = {
-        (f.spec.priors.future_break_rate, f.spec.priors.future_slope_sd)
+        (p.future_break_rate, p.future_slope_sd, p.future_away_sd)
         for by_k in fits.values()
-        for f in by_k.values()
+        for p in (f.spec.priors for f in by_k.values())
     }
+
+    def sd(s: float) -> str:
+        return "data-relative" if s == 0 else f"{s:g}"
+
     return "; ".join(
-        f"rate {r:g} per decade, slope sd {'data-relative' if s == 0 else f'{s:g}'}"
-        for r, s in sorted(seen)
+        f"rate {r:g} per decade, slope sd {sd(s)} toward the limit and {sd(a)} away from it"
+        for r, s, a in sorted(seen)
     )
 
 
@@ -904,12 +915,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     fits, errors = fit_all_breaks(
         curves, settings["breaks"], settings["sampler"], args.seed, args.fits_dir
     )
-    if args.future_break_rate is not None or args.future_slope_sd is not None:
+    future = (args.future_break_rate, args.future_slope_sd, args.future_away_sd)
+    if any(v is not None for v in future):
         fits = {
-            key: {
-                k: f.with_future_break(args.future_break_rate, args.future_slope_sd)
-                for k, f in by_k.items()
-            }
+            key: {k: f.with_future_break(*future) for k, f in by_k.items()}
             for key, by_k in fits.items()
         }
     settings["future_break"] = _future_break_line(fits)

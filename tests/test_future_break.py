@@ -67,7 +67,7 @@ def test_predictions_widen_past_the_data_and_not_inside(quick_fit, power_law_fit
     inside = [x_obs.min(), np.median(x_obs), x_obs.max()]
     without, with_ = quick_fit.with_future_break(0.0), quick_fit.with_future_break(1.0, 4.0)
     np.testing.assert_array_equal(without.samples(inside), with_.samples(inside))
-    assert quick_fit.spec.priors.future_break_rate == pytest.approx(1.0)  # the default
+    assert quick_fit.spec.priors == BNSLPriors()  # the default further break
 
     def width(f, x):
         lo, hi = np.quantile(np.log(f.samples(x)), [0.05, 0.95], axis=0)
@@ -85,16 +85,18 @@ def test_the_further_break_prior_changes_without_a_refit(quick_fit, tmp_path):
     none = quick_fit.with_future_break(rate=0.0)
     np.testing.assert_array_equal(none.samples(inside), quick_fit.samples(inside))
     assert none.spec.priors.future_break_rate == 0.0
-    assert quick_fit.spec.priors.future_break_rate == 1.0  # the original is untouched
+    default_rate = BNSLPriors().future_break_rate
+    assert quick_fit.spec.priors.future_break_rate == default_rate  # the original is untouched
 
     def width(fit):
         lo, hi = np.quantile(np.log(fit.samples(far)[:, 0]), [0.05, 0.95])
         return hi - lo
 
-    steep = quick_fit.with_future_break(slope_sd=4.0)  # visible on a curve at its limit
-    gentle = steep.with_future_break(slope_sd=0.05)
+    # Steep both ways: visible on a curve at its limit, which a turn toward it cannot pass.
+    steep = quick_fit.with_future_break(slope_sd=4.0, away_sd=4.0)
+    gentle = steep.with_future_break(slope_sd=0.05, away_sd=0.05)
     often = steep.with_future_break(rate=3.0)
-    assert steep.spec.priors.future_break_rate == 1.0  # settings not given are kept
+    assert steep.spec.priors.future_break_rate == default_rate  # settings not given are kept
     assert width(none) < width(steep) < width(often)
     assert abs(width(gentle) - width(none)) < 0.1 * (width(steep) - width(none))
     with pytest.warns(bu.ConvergenceWarning):  # the quick fit is not converged
@@ -105,16 +107,49 @@ def test_the_further_break_prior_changes_without_a_refit(quick_fit, tmp_path):
 
 
 def test_a_result_saved_before_the_absolute_slope_keeps_its_predictions(quick_fit):
-    """Files written before ``future_slope_sd`` existed used the data-relative slope."""
-    idata = quick_fit.idata.copy()
-    spec = json.loads(idata.attrs["spec"])
-    del spec["priors"]["future_slope_sd"]
-    idata.attrs = {**idata.attrs, "spec": json.dumps(spec)}
-    old = bu.Fit(idata)
-    assert old.spec.priors.future_slope_sd == STORED_BEFORE["future_slope_sd"] == 0.0
+    """Files written before ``future_slope_sd`` existed used the data-relative slope both
+    ways; files written before ``future_away_sd`` existed used one sd for both directions."""
+
+    def saved_without(fit, *names):
+        idata = fit.idata.copy()
+        spec = json.loads(idata.attrs["spec"])
+        for name in names:
+            del spec["priors"][name]
+        idata.attrs = {**idata.attrs, "spec": json.dumps(spec)}
+        return bu.Fit(idata)
+
     far = [9.28e4]
+    old = saved_without(quick_fit, "future_slope_sd", "future_away_sd")
+    assert old.spec.priors.future_slope_sd == STORED_BEFORE["future_slope_sd"] == 0.0
+    assert old.spec.priors.future_away_sd == 0.0
     np.testing.assert_array_equal(
-        old.samples(far), quick_fit.with_future_break(slope_sd=0.0).samples(far)
+        old.samples(far), quick_fit.with_future_break(slope_sd=0.0, away_sd=0.0).samples(far)
+    )
+    symmetric = saved_without(quick_fit.with_future_break(slope_sd=1.0), "future_away_sd")
+    assert symmetric.spec.priors.future_away_sd == 1.0
+    np.testing.assert_array_equal(
+        symmetric.samples(far),
+        quick_fit.with_future_break(slope_sd=1.0, away_sd=1.0).samples(far),
     )
     absolute = quick_fit.with_future_break(slope_sd=1.0)  # an explicit setting is kept
     assert bu.Fit(absolute.idata).spec.priors.future_slope_sd == 1.0
+
+
+def test_turns_toward_and_away_from_the_limit_have_their_own_scales():
+    def draws(**settings):
+        priors = BNSLPriors(future_break_rate=1.0, **settings)
+        rng = np.random.default_rng(3)
+        return draw_future_break(priors, 40000, 2.0, 1.0, 1.0, rng).slope_change
+
+    toward = draws(future_slope_sd=2.0, future_away_sd=0.1)
+    assert abs(np.mean(toward > 0) - 0.5) < 0.01  # each direction equally likely
+    assert np.std(toward[toward > 0]) == pytest.approx(2.0 * np.sqrt(1 - 2 / np.pi), rel=0.03)
+    assert np.max(-toward) < 0.1 * 5  # turns away: half-normal of sd 0.1
+    # One sd for both directions is a normal of that sd, draw for draw.
+    same = draws(future_slope_sd=0.7, future_away_sd=0.7)
+    rng = np.random.default_rng(3)
+    rng.exponential(size=40000)  # the distances are drawn first
+    np.testing.assert_allclose(same, 0.7 * rng.standard_normal(40000))
+    # 0: the data-relative scale, break_slope_sd * y_spread / half_range.
+    relative = draws(future_slope_sd=0.0, future_away_sd=0.0)
+    assert np.std(relative) == pytest.approx(BNSLPriors().break_slope_sd / 2.0, rel=0.03)

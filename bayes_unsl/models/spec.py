@@ -25,8 +25,9 @@ LIKELIHOODS = ("normal", "student_t")
 
 #: Prior settings added after results were first saved, with the value that reproduces a
 #: result saved without them (the further break's slope was data-relative before
-#: ``future_slope_sd`` existed).
-STORED_BEFORE: dict[str, Any] = {"future_slope_sd": 0.0}
+#: ``future_slope_sd`` existed). A string names the stored setting to copy: turns away from
+#: the limit had the same sd as turns toward it before ``future_away_sd`` existed.
+STORED_BEFORE: dict[str, Any] = {"future_slope_sd": 0.0, "future_away_sd": "future_slope_sd"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class ModelSpec:
             known = {f.name for f in fields(form_model(d["form"]).priors_type)}
             older = {k: v for k, v in STORED_BEFORE.items() if k in known and k not in priors}
             priors = {**priors, **older}
+            for k, v in older.items():
+                if isinstance(v, str):
+                    priors[k] = priors[v]
         return cls.build(d["form"], int(d["breaks"]), d["likelihood"], priors, d.get("upper_bound"))
 
     @classmethod

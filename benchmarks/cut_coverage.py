@@ -32,15 +32,19 @@ from bayes_unsl.models import ModelSpec
 from bayes_unsl.tables import markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# (rate per decade, slope sd in log y per log x; None: the default data-relative sd)
+_DEFAULT = bu.BNSLPriors()
+# (rate per decade, slope sd toward the limit, away from it; in log y per log x, 0: the
+# data-relative sd of the fitted breaks' prior). The default first, then the earlier one.
 PRIORS = [
-    (1.0, None),
-    (1.0, 1.0),
-    (1.0, 2.0),
-    (2.0, 2.0),
-    (1.0, 4.0),
-    (3.0, 4.0),
-    (5.0, 8.0),
+    (_DEFAULT.future_break_rate, _DEFAULT.future_slope_sd, _DEFAULT.future_away_sd),
+    (1.0, 0.0, 0.0),
+    (1.0, 2.0, 0.0),
+    (2.0, 2.0, 0.0),
+    (1.0, 4.0, 0.0),
+    (2.0, 8.0, 0.0),
+    (1.0, 2.0, 2.0),
+    (2.0, 2.0, 2.0),
+    (5.0, 8.0, 8.0),
 ]
 
 
@@ -58,7 +62,7 @@ def pooled(table: pd.DataFrame) -> pd.DataFrame:
         *((k, hits[hits["curve"].str.contains(v)]) for k, v in SETS.items()),
         ("all", hits),
     ]:
-        g = rows.groupby(["rate", "slope_sd"], sort=False)
+        g = rows.groupby(["rate", "slope_sd", "away_sd"], sort=False)
         parts.append(
             pd.DataFrame(
                 {
@@ -87,8 +91,8 @@ def main() -> None:
             warnings.simplefilter("ignore")
             fit = bu.fit(train, X, Y, breaks=breaks, retries=0, warn=False, max_tree_depth=6)
         truth, x = held[Y].to_numpy(), held[X].to_numpy()
-        for rate, slope_sd in PRIORS:
-            draws = fit.with_future_break(rate=rate, slope_sd=slope_sd or 0.0).samples(x)
+        for rate, slope_sd, away_sd in PRIORS:
+            draws = fit.with_future_break(rate, slope_sd, away_sd).samples(x)
             lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
             rows.append(
                 {
@@ -96,7 +100,8 @@ def main() -> None:
                     "breaks": breaks,
                     "held_out": len(held),
                     "rate": rate,
-                    "slope_sd": "relative" if slope_sd is None else slope_sd,
+                    "slope_sd": slope_sd or "relative",
+                    "away_sd": away_sd or "relative",
                     "coverage_50": coverage(draws, truth, 0.5),
                     "coverage_90": coverage(draws, truth, 0.9),
                     "width_90": float(np.mean(np.log(hi / lo))),
@@ -116,11 +121,13 @@ def main() -> None:
         "Each cut curve fitted once (BNSL with 1 break, 0 where the curve has fewer points "
         "than 1 break needs; 4 chains x (1000 + 1000), max tree depth 6, seed 0, no remedy), "
         "then predicted under each further-break prior: rate per decade past the last "
-        "observation and slope-change sd (log y per log x; `relative`: the default, scaled "
-        "as the fitted breaks' prior). Width: mean log(upper / lower) of the 90% interval.",
+        "observation and slope-change sd toward the curve's limit (`slope_sd`) and away "
+        "from it (`away_sd`), in log y per log x (`relative`: scaled as the fitted breaks' "
+        "prior). Width: mean log(upper / lower) of the 90% interval.",
         "",
         "Pooled over the held-out points of each set (target: 90% intervals cover at least "
-        "85%; the first row is the default prior):",
+        "85%; in each set the first row is the default prior, the second the earlier "
+        "default):",
         "",
         markdown_table(pooled(table)),
         "",

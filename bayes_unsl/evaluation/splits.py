@@ -4,8 +4,8 @@ Each function takes the rows of one curve and returns ``(train, heldout)``: the 
 model may see, and the points it is scored on. The rules are those of the evaluation
 protocol the published figures used (NSL-PFN, arXiv 2505.23032; BNSL, arXiv 2210.14891), so
 that scores here can be set beside them. Rows keep all their columns; the index is reset.
-Nothing here looks at y, a split that depended on the held-out values would leak them,
-except :func:`steepest_cut_split`: a stress test that cuts a curve where the whole curve
+Nothing here looks at y (a split that depended on the held-out values would leak them),
+except :func:`steepest_cut_split`, a stress test that cuts a curve where the whole curve
 says a transition follows, to ask how intervals behave when the data end just before one.
 """
 

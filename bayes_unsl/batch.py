@@ -60,6 +60,7 @@ from bayes_unsl.inference.transport import identity_map
 from bayes_unsl.io import write_atomic
 from bayes_unsl.models import form_model
 from bayes_unsl.models.likelihood import masked
+from bayes_unsl.priors import FURTHER_BREAK
 from bayes_unsl.workers import run_tasks, usable_cores
 
 __all__ = ["FitCollection", "fit_many", "load_many"]
@@ -465,10 +466,7 @@ def _resume(out_dir: Path, curves: dict, spec, settings, seed) -> dict:
                 continue
         if saved.spec != spec and _differs_in_further_break_only(saved.spec, spec):
             # That prior acts at prediction time only: the posterior is the one asked for.
-            priors = spec.priors
-            saved = saved.with_future_break(
-                priors.future_break_rate, priors.future_slope_sd, priors.future_away_sd
-            )
+            saved = saved.with_future_break(*(getattr(spec.priors, k) for k in FURTHER_BREAK))
         same = (
             saved.spec == spec
             and saved.idata.attrs.get("requested_settings") == _settings_json(settings)
@@ -484,15 +482,10 @@ def _resume(out_dir: Path, curves: dict, spec, settings, seed) -> dict:
 def _differs_in_further_break_only(saved, wanted) -> bool:
     """Whether two specs differ in the further-break prior alone (drawn when predicting)."""
     if type(saved.priors) is not type(wanted.priors) or not hasattr(
-        wanted.priors, "future_break_rate"
+        wanted.priors, FURTHER_BREAK[0]
     ):
         return False
-    moved = replace(
-        saved.priors,
-        future_break_rate=wanted.priors.future_break_rate,
-        future_slope_sd=wanted.priors.future_slope_sd,
-        future_away_sd=wanted.priors.future_away_sd,
-    )
+    moved = replace(saved.priors, **{k: getattr(wanted.priors, k) for k in FURTHER_BREAK})
     return replace(saved, priors=moved) == wanted
 
 

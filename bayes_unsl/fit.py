@@ -69,6 +69,7 @@ from bayes_unsl.prediction import (
     log_curve_draws,
     predictive_draws,
 )
+from bayes_unsl.priors import FURTHER_BREAK
 
 __all__ = ["Fit", "fit", "load", "prior_predictive"]
 
@@ -531,11 +532,7 @@ class Fit:
             raise ValueError(f"form {self.spec.form!r} has no further break past the data")
         changes = {
             k: float(v)
-            for k, v in (
-                ("future_break_rate", rate),
-                ("future_slope_sd", slope_sd),
-                ("future_away_sd", away_sd),
-            )
+            for k, v in zip(FURTHER_BREAK, (rate, slope_sd, away_sd), strict=True)
             if v is not None
         }
         spec = replace(self.spec, priors=replace(self.spec.priors, **changes))

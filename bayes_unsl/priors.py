@@ -19,11 +19,17 @@ __all__ = [
     "ChinchillaPriors",
     "CommonPriors",
     "DCPriors",
+    "FURTHER_BREAK",
     "M4Priors",
     "PriorSettings",
     "UNSLPriors",
     "priors_from_dict",
 ]
+
+
+#: The settings of the break past the data, in the order ``Fit.with_future_break`` takes
+#: them. They act at prediction time only, so fits that differ in them alone share a posterior.
+FURTHER_BREAK = ("future_break_rate", "future_slope_sd", "future_away_sd")
 
 
 def _check_settings(priors: Any, may_be_zero: tuple[str, ...] = ()) -> None:

@@ -187,14 +187,14 @@ def choose(summary: pd.DataFrame, rows: pd.DataFrame, current: tuple) -> pd.Data
     nlp = summary[summary["group"] == "NLP"].set_index(VARIANT)["span 10x"]
     table["NLP span 10x"] = [nlp.get(tuple(v), np.nan) for v in table[VARIANT].itertuples(False)]
     table["plausible"] = ~(table["NLP span 10x"] > MAX_SPAN_10X)
-    now = table[[tuple(v) == current for v in table[VARIANT].itertuples(False)]].iloc[0]
+    table["current"] = [tuple(v) == current for v in table[VARIANT].itertuples(False)]
+    now = table[table["current"]].iloc[0]
     aggregates = ["msce", "msce_curves", "msce_points"]
     table["no_worse"] = table["plausible"] & np.all(
         [table[a] <= now[a] for a in aggregates], axis=0
     )
-    table["current"] = [tuple(v) == current for v in table[VARIANT].itertuples(False)]
-    best_first = ~table["plausible"] * 1.0  # implausible last, then by the first rule
-    return table.assign(_o=best_first).sort_values(["_o", "msce", "width90"]).drop(columns="_o")
+    # Plausible first, then by the first rule.
+    return table.sort_values(["plausible", "msce", "width90"], ascending=[False, True, True])
 
 
 def report(rows, summary, ranking, skipped, settings, seconds, command) -> str:

@@ -22,6 +22,7 @@ from bayes_unsl.evaluation import (
     msce,
     pit,
     pool_coverage,
+    pooled_coverage_interval,
     pooled_msce,
     rmsle,
     score_all,
@@ -397,3 +398,26 @@ def test_interval_width_validates_draws_and_scale_validates():
 
 def test_lists_are_accepted():
     assert rmsle(GOOD_DRAWS.tolist(), GOOD_Y.tolist()) == rmsle(GOOD_DRAWS, GOOD_Y)
+
+
+def test_pooled_coverage_interval_resamples_curves_not_points():
+    levels = (0.5, 0.9)
+    # Ten curves of 100 points each, every point of a curve in or out together.
+    curves = [CoverageCounts(levels, [100 * (i % 2), 100], 100) for i in range(10)]
+    lo, hi = pooled_coverage_interval(curves, n_resamples=4000, seed=1).T
+    # Curves are the units: half of them cover at 50%, so the interval is that of a share
+    # of 10 coin flips (about 0.2 to 0.8), far wider than 1,000 independent points allow.
+    assert lo[0] < 0.3 and hi[0] > 0.7
+    assert lo[1] == hi[1] == 1.0
+    same = [CoverageCounts(levels, [40, 90], 100)] * 5
+    np.testing.assert_allclose(pooled_coverage_interval(same), [[0.4, 0.4], [0.9, 0.9]])
+
+
+def test_pooled_coverage_interval_checks_its_input():
+    with pytest.raises(ValueError, match="no coverage counts"):
+        pooled_coverage_interval([])
+    c = CoverageCounts((0.5,), [1], 2)
+    with pytest.raises(ValueError, match="confidence"):
+        pooled_coverage_interval([c], confidence=1.0)
+    with pytest.raises(ValueError, match="different levels"):
+        pooled_coverage_interval([c, CoverageCounts((0.9,), [1], 2)])

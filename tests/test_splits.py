@@ -13,6 +13,7 @@ from bayes_unsl.evaluation import (
     benchmark_split,
     double_descent_context,
     double_descent_split,
+    match_resolution,
     steepest_cut_split,
 )
 
@@ -149,3 +150,34 @@ def test_steepest_cut_rejects_short_curves_and_bad_values():
         steepest_cut_split(bad, "x", "y")
     with pytest.raises(ValueError, match="'z' not found"):
         steepest_cut_split(bad, "x", "z")
+
+
+def _dense_after_sparse() -> tuple[pd.DataFrame, pd.DataFrame]:
+    train = pd.DataFrame({"x": np.exp(np.arange(10) * 0.1), "y": np.linspace(1.0, 0.5, 10)})
+    # Held out: 20 points in each of the next three context-spaced windows.
+    log_x = 0.9 + np.concatenate([0.001 + k * 0.1 + np.arange(20) * 0.004 for k in range(3)])
+    y = np.exp(-0.5 - 0.1 * np.arange(60) / 20 + np.tile([0.05, -0.05], 30))
+    return train, pd.DataFrame({"x": np.exp(log_x), "y": y, "other": 1})
+
+
+def test_match_resolution_averages_windows_of_the_context_spacing():
+    train, held = _dense_after_sparse()
+    out = match_resolution(train, held, "x", "y")
+    assert list(out.columns) == ["x", "y", "n_averaged"]
+    assert out["n_averaged"].tolist() == [20, 20, 20]
+    # Geometric means: the +-0.05 scatter of log y cancels within each window.
+    np.testing.assert_allclose(np.log(out["y"]), -0.5 - 0.1 * (np.arange(3) + 0.475), rtol=1e-9)
+    np.testing.assert_allclose(np.log(out["x"]), 0.9 + 0.001 + 0.1 * np.arange(3) + 0.038)
+
+
+def test_match_resolution_refuses_what_it_cannot_average():
+    train, held = _dense_after_sparse()
+    with pytest.raises(ValueError, match="2 distinct x"):
+        match_resolution(train.iloc[:1], held, "x", "y")
+    with pytest.raises(ValueError, match="no held-out points"):
+        match_resolution(train, held.iloc[:0], "x", "y")
+    with pytest.raises(ValueError, match="lacks column"):
+        match_resolution(train, held, "x", "loss")
+    bad = held.assign(y=held["y"].where(held.index != 3, 0.0))
+    with pytest.raises(ValueError, match="> 0"):
+        match_resolution(train, bad, "x", "y")

@@ -29,6 +29,7 @@ from bayes_unsl.evaluation.scores import (
     msce,
     pit,
     pool_coverage,
+    pooled_coverage_interval,
     pooled_msce,
     rmsle,
     score_all,
@@ -40,6 +41,7 @@ from bayes_unsl.evaluation.splits import (
     benchmark_split,
     double_descent_context,
     double_descent_split,
+    match_resolution,
     steepest_cut_split,
 )
 
@@ -57,6 +59,7 @@ __all__ = [
     "crps",
     "double_descent_context",
     "double_descent_split",
+    "match_resolution",
     "steepest_cut_split",
     "interval_score",
     "interval_width",
@@ -65,6 +68,7 @@ __all__ = [
     "msce",
     "pit",
     "pool_coverage",
+    "pooled_coverage_interval",
     "pooled_msce",
     "rmsle",
     "score_all",

@@ -48,6 +48,7 @@ __all__ = [
     "msce",
     "pit",
     "pool_coverage",
+    "pooled_coverage_interval",
     "pooled_msce",
     "rmsle",
     "score_all",
@@ -278,6 +279,40 @@ def pool_coverage(
     Each pair may have its own number of draws and of points.
     """
     return CoverageCounts.pool(coverage_counts(d, y, levels) for d, y in curves)
+
+
+def pooled_coverage_interval(
+    counts: Sequence[CoverageCounts],
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Percentile interval of pooled coverage, resampling whole curves.
+
+    The held-out points of one curve share its extrapolation error, so they are not
+    independent draws: a pooled coverage of 40% over 15,000 points from 72 curves is known
+    about as well as 72 points would tell. Curves are resampled with replacement and their
+    counts pooled; returns an array of shape ``(n_levels, 2)`` (lower, upper).
+    """
+    items = list(counts)
+    if not items:
+        raise ValueError("nothing to resample: no coverage counts given")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    CoverageCounts.pool(items)  # checks that every curve has the same levels
+    hits = np.stack([c.hits for c in items])
+    n_points = np.array([c.n_points for c in items])
+    if n_points.sum() == 0:
+        raise ValueError("coverage is undefined for zero points")
+    picks = np.random.default_rng(seed).integers(0, len(items), (n_resamples, len(items)))
+    total = n_points[picks].sum(axis=1)
+    # A resample of only empty curves has no coverage; it is left out.
+    keep = total > 0
+    pooled = hits[picks].sum(axis=1)[keep] / total[keep, None]
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    return np.percentile(pooled, [tail, 100.0 - tail], axis=0).T
 
 
 def coverage(draws, y_true, level: float) -> float:

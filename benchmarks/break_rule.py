@@ -39,8 +39,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
-from calibration import LEVELS, select_curves
-from future_break import group_of, inner_split, pooled, split_study_parser
+from calibration import LEVELS
+from future_break import group_of, inner_split, pooled, split_study_parser, study_curves
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     command = "python benchmarks/break_rule.py " + shlex.join(argv or sys.argv[1:])
     started = time.perf_counter()
-    curves = select_curves(args.domains.split(","), args.data_root, args.max_curves)
+    curves = study_curves(args)
     splits, skipped, parts = {}, [], []
     for curve in curves:
         split = inner_split(curve, args.hold)

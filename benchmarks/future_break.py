@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from calibration import DOMAINS, LEVELS, NLP, Curve, select_curves
+from calibration import AVERAGED, DOMAINS, LEVELS, NLP, Curve, select_curves
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
@@ -265,6 +265,16 @@ def report(rows, summary, ranking, skipped, settings, seconds, command) -> str:
     return "\n".join(lines)
 
 
+def study_curves(args: argparse.Namespace) -> list[Curve]:
+    """The curves of ``--domains``: neither the stress test nor the diagnostic, each of
+    which reuses another domain's context."""
+    allowed = [d for d in DOMAINS if d not in ("addition-cut", AVERAGED)]
+    domains = args.domains.split(",")
+    if set(domains) - set(allowed):
+        raise SystemExit(f"choose domains from {allowed}")
+    return select_curves(domains, args.data_root, args.max_curves)
+
+
 def split_study_parser(description: str, domains: str, max_curves: int | None):
     """The options every training-split study takes (data, split, sampler, output)."""
     p = argparse.ArgumentParser(description=description)
@@ -305,11 +315,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     started = time.perf_counter()
-    domains = args.domains.split(",")
-    unknown = set(domains) - set(DOMAINS) - {"addition-cut"}
-    if unknown or "addition-cut" in domains:
-        raise SystemExit(f"choose domains from {[d for d in DOMAINS if d != 'addition-cut']}")
-    curves = select_curves(domains, args.data_root, args.max_curves)
+    curves = study_curves(args)
     splits, skipped = {}, []
     for c in curves:
         split = inner_split(c, args.hold)

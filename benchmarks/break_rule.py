@@ -69,9 +69,11 @@ RULES: dict[str, Callable[[Mapping[int, bu.Fit]], int]] = {
 }
 
 
-def fit_counts(table: pd.DataFrame, args, fits_dir: Path | None) -> dict[int, bu.FitCollection]:
+def fit_counts(
+    table: pd.DataFrame, args, fits_dir: Path | None, counts: Sequence[int] = COUNTS
+) -> dict[int, bu.FitCollection]:
     runs = {}
-    for k in COUNTS:
+    for k in counts:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             runs[k] = bu.fit_many(

@@ -58,7 +58,7 @@ def reweighted(draws: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
     chain weights; as many rows as given."""
     n_chains = len(weights)
     per_chain = draws.shape[0] // n_chains
-    counts = stacking_counts(pd.Series(weights, index=range(n_chains)), draws.shape[0])
+    counts = stacking_counts(dict(enumerate(weights)), draws.shape[0])
     rng = np.random.default_rng(seed)
     rows = [
         c * per_chain + rng.choice(per_chain, size=k, replace=k > per_chain)

@@ -119,6 +119,27 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def verdict(summary: pd.DataFrame) -> list[str]:
+    """Stacking is worth offering only if, on the fits that did not converge, it beats equal
+    weights by pooled MSCE, mean LPD and mean CRPS alike."""
+    lines = []
+    bad = summary[summary["status"] == "not converged"].set_index(["breaks", "weighting"])
+    for k in sorted({b for b, _ in bad.index}):
+        eq, st = bad.loc[(k, "equal")], bad.loc[(k, "stacked")]
+        better = {
+            "MSCE": st["msce"] < eq["msce"],
+            "LPD": st["lpd"] > eq["lpd"],
+            "CRPS": st["crps"] < eq["crps"],
+        }
+        won = [n for n, b in better.items() if b]
+        lines.append(
+            f"- {k} break(s), {int(eq['fits'])} unconverged fits: stacking better by "
+            f"{', '.join(won) or 'none'} of MSCE, LPD, CRPS: "
+            f"**{'better' if len(won) == 3 else 'not better'}**."
+        )
+    return lines
+
+
 def report(rows, summary, skipped, args, seconds, command) -> str:
     n_fits = rows.drop_duplicates(["curve", "breaks"])
     lines = [
@@ -141,6 +162,19 @@ def report(rows, summary, skipped, args, seconds, command) -> str:
         "largest_weight: the mean over fits of the largest chain weight (0.25 is equal).",
         "",
         markdown_table(summary),
+        "",
+        "## Verdict",
+        "",
+        "Rule (written after a first look at the same fits, so not blind): stacking is worth "
+        "offering only if, on the fits that did not converge, it beats equal weights by pooled "
+        "MSCE, mean LPD and mean CRPS alike.",
+        "",
+        *verdict(summary),
+        "",
+        "Where the chains agree the stacking optimum is not unique, and the weights still "
+        "settle on one chain: the mean largest weight over converged fits is "
+        f"{rows.loc[rows['converged'], 'largest_weight'].mean():.2f} (0.25 would be equal), "
+        "so stacked predictions rest on about a quarter of the draws.",
         "",
     ]
     return "\n".join(lines)

@@ -59,7 +59,7 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--likelihood",
-        choices=("normal", "student_t"),
+        choices=("normal", "student_t", "ou"),
         default=None,
         help="noise model on log y (default: the form's; student_t for bnsl, else normal)",
     )

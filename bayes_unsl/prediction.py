@@ -122,7 +122,12 @@ def predictive_draws(
     rng: np.random.Generator,
     future: FutureBreak | None = None,
 ) -> np.ndarray:
-    """Posterior predictive draws of y (noise included), shape (draws, points)."""
+    """Posterior predictive draws of y (noise included), shape (draws, points).
+
+    With likelihood "ou" each new point gets the error's full sd ``sigma``, independent of
+    the fitted points' errors: past the data, where the correlation has died away, that is
+    the process itself; next to the last fitted point it is a little wider than it.
+    """
     mu = log_curve_draws(curve, posterior, u, future)
     sigma = np.asarray(posterior["sigma"])[:, None]
     if likelihood == "student_t":

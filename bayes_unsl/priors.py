@@ -138,6 +138,13 @@ class CommonPriors(PriorSettings):
       resolution of the measurements (e.g. 0.001 for losses rounded to three significant
       digits), so that the model never claims a fit tighter than the data can support.
     - ``student_df``: degrees of freedom when the likelihood is Student-t.
+    - ``noise_corr_share``: Beta(a, b) prior on the share of the error variance that is
+      correlated along the input, with likelihood "ou" (scaled by 0.99: some noise stays
+      independent). Beta(2, 2) keeps away from both ends, where either the correlation or
+      the independent noise would vanish.
+    - ``noise_length_median``, ``noise_length_sd``: LogNormal prior on that correlation's
+      length, in units of half the observed log range (z units); the default median 0.2 is a
+      tenth of the range, and sd 1 spans a few points' spacing to the whole range.
     """
 
     limit_fraction: tuple[float, float] = (1.0, 1.0)
@@ -146,6 +153,9 @@ class CommonPriors(PriorSettings):
     noise_sd: float = 1.0
     noise_floor: float = 0.0
     student_df: float = 4.0
+    noise_corr_share: tuple[float, float] = (2.0, 2.0)
+    noise_length_median: float = 0.2
+    noise_length_sd: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ def collection(table):
     return bu.fit_many(table, "curve", X, Y, seed=3, batch_size=2, warn=False, **QUICK)
 
 
-def test_padding_leaves_the_potential_unchanged(addition):
-    """Padded points are masked out; the sampler's Jacobian terms keep their weight."""
+@pytest.mark.parametrize("likelihood", ["student_t", "ou"])
+def test_padding_leaves_the_potential_unchanged(addition, likelihood):
+    """Padded points are masked out (correlated errors skip them); the sampler's Jacobian
+    terms keep their weight."""
     with jax.enable_x64(True):
         train, _ = addition
-        spec = ModelSpec.build("bnsl", 1)
+        spec = ModelSpec.build("bnsl", 1, likelihood)
         data = validate(train, X, Y)
         context = form_model("bnsl").context(data, spec)
         model = bu.fit.__globals__["_model_for"](spec)

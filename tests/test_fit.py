@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -237,3 +238,22 @@ def test_chains_in_separate_modes_are_named():
     assert not any("modes" in p for p in convergence_problems(one))
     (problem, *_) = convergence_problems(two)
     assert problem.startswith("max R-hat") and "separate modes (delta: chain means" in problem
+
+
+def test_correlated_errors_fit_and_predict(addition, tmp_path):
+    """likelihood="ou": its two noise sites are sampled and judged, and predictions work."""
+    train, test = addition
+    result = bu.fit(train, X, Y, likelihood="ou", seed=2, warn=False, **QUICK)
+    posterior = result.idata.posterior
+    share = posterior["noise_corr_share"].values
+    assert np.all((share > 0) & (share < 1))
+    assert np.isfinite(posterior["log_noise_length"].values).all()
+    assert result.idata.log_likelihood["log_y"].shape[-1] == len(train)
+    assert np.isfinite(result.diagnostics()["r_hat_max"])
+    table = result.predict(test[X])
+    assert np.all(table["lower_90"] < table["upper_90"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)  # a short run may not converge
+        saved = bu.load(result.save(tmp_path / "ou.nc"))
+    assert saved.spec.likelihood == "ou"
+    np.testing.assert_allclose(saved.samples(test[X]), result.samples(test[X]))

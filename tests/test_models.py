@@ -129,3 +129,56 @@ def test_student_t_draws_follow_the_student_t_distribution(df):
         assert stats.kstest(column, stats.t(df, loc=1.5, scale=0.5).cdf).pvalue > 1e-3
     # A wrong df is detected at this sample size: the test can fail.
     assert stats.kstest(draws[:, 0], stats.t(df + 3, loc=1.5, scale=0.5).cdf).pvalue < 1e-3
+
+
+def _correlated_case():
+    rng = np.random.default_rng(0)
+    z = rng.uniform(-1, 1, 12)
+    z[3] = z[5]  # a repeated input: only the independent part tells the two apart
+    mu, scale = rng.normal(size=12), np.full(12, 0.1)
+    return z, mu, scale, mu + rng.normal(size=12) * 0.1
+
+
+def _ou_covariance(z, scale, share, length):
+    corr = np.exp(-np.abs(z[:, None] - z[None, :]) / length)
+    return share * np.outer(scale, scale) * corr + np.diag((1 - share) * scale**2)
+
+
+def test_correlated_errors_have_the_joint_normal_density_and_skip_masked_points():
+    from scipy import stats
+
+    from bayes_unsl.models.likelihood import CorrelatedNormal
+
+    z, mu, scale, y = _correlated_case()
+    with jax.enable_x64(True):
+        noise = CorrelatedNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
+        joint = stats.multivariate_normal(mu, _ou_covariance(z, scale, 0.7, 0.3)).logpdf(y)
+        assert np.isclose(float(noise.log_prob(jnp.array(y)).sum()), joint, rtol=1e-10)
+        # Independent errors would give another density: the correlation is really there.
+        assert not np.isclose(joint, stats.norm(mu, scale).logpdf(y).sum(), rtol=1e-2)
+        keep = np.ones(12, bool)
+        keep[[2, 7]] = False
+        dropped = CorrelatedNormal(
+            jnp.array(mu[keep]), jnp.array(scale[keep]), 0.7, 0.3, jnp.array(z[keep])
+        )
+        masked_lp = noise.with_mask(jnp.array(keep)).log_prob(jnp.array(y))
+        assert np.all(np.asarray(masked_lp)[~keep] == 0.0)
+        assert np.isclose(float(masked_lp.sum()), float(dropped.log_prob(jnp.array(y[keep])).sum()))
+
+
+def test_correlated_error_draws_have_its_covariance():
+    from bayes_unsl.models.likelihood import CorrelatedNormal
+
+    z, mu, scale, _ = _correlated_case()
+    with jax.enable_x64(True):
+        noise = CorrelatedNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
+        draws = np.asarray(noise.sample(jax.random.PRNGKey(1), (100_000,)))
+    cov = _ou_covariance(z, scale, 0.7, 0.3)
+    assert np.abs(np.cov(draws.T) - cov).max() < 0.05 * cov.max()
+    assert np.abs(draws.mean(axis=0) - mu).max() < 0.003
+
+
+def test_ou_likelihood_takes_one_input_only():
+    assert ModelSpec.build("bnsl", 1, "ou").likelihood == "ou"
+    with pytest.raises(ValueError, match="likelihood 'ou' correlates errors along one input"):
+        ModelSpec.build("chinchilla", 0, "ou")

@@ -19,7 +19,7 @@ import numpyro.distributions as dist
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import bnsl
 from bayes_unsl.forms._ops import log1mexp
-from bayes_unsl.models.likelihood import observe_log_y
+from bayes_unsl.models.likelihood import NOISE_CORRELATION_SITES, observe_log_y
 from bayes_unsl.models.pivot import centre_slope_scale, from_centre
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
@@ -129,7 +129,7 @@ def bnsl_model(z, context: BNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         "f": numpyro.deterministic("f", f_z * hr),
     }
     mu = bnsl(params, z * hr)
-    observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood)
+    observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood, z=z)
 
 
 def bnsl_curve(params, u):
@@ -154,6 +154,7 @@ BNSL = register(
             "c_y",
             "log_f_excess",
             "log_sigma",
+            *NOISE_CORRELATION_SITES,
         ),
         # Free parameters: limit, scale, slope, noise and three per break.
         n_params=lambda spec: 4 + 3 * spec.breaks,

@@ -1,4 +1,11 @@
-"""The noise model every form shares: a LogNormal noise scale and a likelihood on log y."""
+"""The noise model every form shares: a LogNormal noise scale and a likelihood on log y.
+
+Three likelihoods: independent normal or Student-t errors, and (``"ou"``, single-input
+forms) normal errors part of which are correlated along log x: an Ornstein-Uhlenbeck
+process plus independent noise. A curve measured densely deviates from any smooth form in
+runs, not point by point; independent errors then count every point as fresh evidence and
+make the posterior too sure of the curve.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +18,33 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.primitives import Messenger
 
-__all__ = ["StudentT", "masked", "observe_log_y"]
+__all__ = [
+    "MAX_CORR_SHARE",
+    "NOISE_CORRELATION_SITES",
+    "CorrelatedNormal",
+    "StudentT",
+    "masked",
+    "observe_log_y",
+]
+
+#: The sites likelihood "ou" adds to a single-input form (judged by the convergence checks).
+NOISE_CORRELATION_SITES = ("noise_corr_share", "log_noise_length")
+
+#: At least 1% of the error variance stays independent, which keeps the density finite at
+#: repeated inputs (several seeds at one size), where the correlated part cannot differ.
+MAX_CORR_SHARE = 0.99
 
 
-def observe_log_y(mu, log_y, *, priors, likelihood: str) -> None:
+def observe_log_y(mu, log_y, *, priors, likelihood: str, z=None) -> None:
     """Sample the noise scale ``sigma`` and observe ``log_y ~ Normal(mu, sigma)``.
 
     With ``likelihood="student_t"`` (the default of form "bnsl") the observation is Student-t
-    with ``priors.student_df`` degrees of freedom, which tolerates outlying runs.
-    ``log_y=None`` draws from the model.
+    with ``priors.student_df`` degrees of freedom, which tolerates outlying runs. With
+    ``likelihood="ou"``, ``sigma`` is the sd of each error, a share (``MAX_CORR_SHARE`` times
+    the sampled ``noise_corr_share``) of whose variance is an Ornstein-Uhlenbeck process
+    along ``z`` (the standardised log input, shape (n,)) with correlation length
+    ``exp(log_noise_length)`` (z units); see :class:`CorrelatedNormal`. ``log_y=None``
+    draws from the model.
     """
     log_sigma = numpyro.sample(
         "log_sigma", dist.Normal(math.log(priors.noise_median), priors.noise_sd)
@@ -27,10 +52,102 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str) -> None:
     sigma = numpyro.deterministic("sigma", priors.noise_floor + jnp.exp(log_sigma))
     if likelihood == "student_t":
         noise = StudentT(priors.student_df, mu, sigma)
+    elif likelihood == "ou":
+        if z is None:
+            raise ValueError("likelihood 'ou' needs the inputs z to order the points")
+        share = MAX_CORR_SHARE * numpyro.sample(
+            "noise_corr_share", dist.Beta(*priors.noise_corr_share)
+        )
+        log_length = numpyro.sample(
+            "log_noise_length",
+            dist.Normal(math.log(priors.noise_length_median), priors.noise_length_sd),
+        )
+        noise = CorrelatedNormal(mu, sigma, share, jnp.exp(log_length), z)
     else:
         noise = dist.Normal(mu, sigma)
     with numpyro.plate("point", mu.shape[0]):
         numpyro.sample("log_y", noise, obs=log_y)
+
+
+class CorrelatedNormal(dist.Distribution):
+    """Normal errors along one input: ``e = s + w``, ``s`` an Ornstein-Uhlenbeck process
+    (covariance ``share * sigma**2 * exp(-|z_i - z_j| / length)``), ``w`` independent with
+    variance ``(1 - share) * sigma**2``.
+
+    ``log_prob`` is exact and linear in the number of points: a Kalman filter over the points
+    in order of ``z`` gives each point's density given the points before it, whose sum is the
+    joint density (those one-step densities are also what PSIS-LOO reads point by point).
+    Points excluded by :meth:`with_mask` are skipped by the filter, so padding never changes
+    the density of the real points. Draws are joint, from the same process.
+    """
+
+    arg_constraints = {"loc": dist.constraints.real, "scale": dist.constraints.positive}
+    support = dist.constraints.real
+    reparametrized_params = ["loc", "scale"]
+    pytree_data_fields = ("loc", "scale", "share", "length", "z", "keep")
+
+    def __init__(self, loc, scale, share, length, z, keep=None, *, validate_args=None):
+        self.loc, self.scale = jnp.broadcast_arrays(loc, scale)
+        self.share, self.length = share, length
+        self.z = jnp.broadcast_to(z, self.loc.shape)
+        self.keep = jnp.ones(self.loc.shape, bool) if keep is None else keep
+        super().__init__(batch_shape=self.loc.shape, validate_args=validate_args)
+
+    def with_mask(self, mask) -> CorrelatedNormal:
+        """The same errors with the points where ``mask`` is False left out entirely."""
+        return CorrelatedNormal(
+            self.loc, self.scale, self.share, self.length, self.z, self.keep & mask
+        )
+
+    def _steps(self):
+        order = jnp.argsort(self.z)
+        gaps = jnp.diff(self.z[order], prepend=self.z[order][:1])
+        return order, gaps
+
+    def log_prob(self, value):
+        order, _ = self._steps()
+        var_s = self.share * self.scale[order] ** 2
+        var_w = (1.0 - self.share) * self.scale[order] ** 2
+        resid = (value - self.loc)[order]
+        z, keep = self.z[order], self.keep[order]
+
+        def step(carry, point):
+            mean, var, z_last, started = carry
+            r, zi, vs, vw, k = point
+            phi = jnp.where(started, jnp.exp(-(zi - z_last) / self.length), 0.0)
+            # Variances of the process carried forward, kept >= 0 against round-off.
+            prior_var = jnp.maximum(phi**2 * var + vs * (1.0 - phi**2), 0.0)
+            prior_mean = phi * mean
+            total = prior_var + vw
+            lp = -0.5 * (jnp.log(2.0 * jnp.pi * total) + (r - prior_mean) ** 2 / total)
+            gain = prior_var / total
+            new = (prior_mean + gain * (r - prior_mean), (1.0 - gain) * prior_var, zi, True)
+            carry = jax.tree_util.tree_map(lambda a, b: jnp.where(k, a, b), new, carry)
+            return carry, jnp.where(k, lp, 0.0)
+
+        start = (jnp.zeros(()), jnp.zeros(()), jnp.zeros(()), jnp.array(False))
+        _, lp = jax.lax.scan(step, start, (resid, z, var_s, var_w, keep))
+        return jnp.zeros_like(lp).at[order].set(lp)
+
+    def sample(self, key, sample_shape=()):
+        order, gaps = self._steps()
+        key_s, key_w = jax.random.split(key)
+        phi = jnp.exp(-gaps / self.length)
+        shape = sample_shape + self.batch_shape
+        innovations = jax.random.normal(key_s, shape)
+        sd = self.scale[order] * jnp.sqrt(self.share)
+
+        def step(prev, point):
+            eps, p, s = point
+            cur = p * prev + s * jnp.sqrt(1.0 - p**2) * eps
+            return cur, cur
+
+        first = innovations[..., order[0]] * sd[0]
+        moved = jnp.moveaxis(innovations[..., order], -1, 0)
+        _, path = jax.lax.scan(step, first, (moved, phi, sd))
+        process = jnp.zeros(shape).at[..., order].set(jnp.moveaxis(path, 0, -1))
+        white = jax.random.normal(key_w, shape) * self.scale * jnp.sqrt(1.0 - self.share)
+        return self.loc + process + white
 
 
 # Up to this many degrees of freedom, a whole df draws chi-square as a sum of squared normals.
@@ -79,7 +196,11 @@ class _MaskObservations(Messenger):
 
     def process_message(self, msg) -> None:
         if msg["type"] == "sample" and msg["name"] == self.site:
-            msg["fn"] = msg["fn"].mask(self.mask)
+            fn = msg["fn"]
+            # Correlated errors must skip padded points, not only drop their terms.
+            msg["fn"] = (fn.with_mask(self.mask) if hasattr(fn, "with_mask") else fn).mask(
+                self.mask
+            )
 
 
 def masked(model):

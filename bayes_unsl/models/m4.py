@@ -22,7 +22,7 @@ from bayes_unsl.data import Dataset
 from bayes_unsl.forms import m4
 from bayes_unsl.forms._ops import log1mexp
 from bayes_unsl.models.chinchilla import check_no_breaks, fixed_count
-from bayes_unsl.models.likelihood import observe_log_y
+from bayes_unsl.models.likelihood import NOISE_CORRELATION_SITES, observe_log_y
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
 from bayes_unsl.priors import M4Priors
@@ -99,7 +99,7 @@ def m4_model(z, context: M4Context, log_y=None, *, spec: ModelSpec) -> None:
         "alpha": alpha,
     }
     mu = m4(params, z * hr)
-    observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood)
+    observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood, z=z)
 
 
 def m4_curve(params, u):
@@ -116,7 +116,15 @@ M4 = register(
         model=m4_model,
         curve=m4_curve,
         curve_sites=("log_eps_inf", "log_eps_0", "log_beta", "c", "alpha", "sigma"),
-        sampled_sites=("limit_fraction", "m_centre", "top_excess", "alpha", "c_y", "log_sigma"),
+        sampled_sites=(
+            "limit_fraction",
+            "m_centre",
+            "top_excess",
+            "alpha",
+            "c_y",
+            "log_sigma",
+            *NOISE_CORRELATION_SITES,
+        ),
         # Free parameters: eps_inf, eps_0, beta, c, alpha and the noise.
         n_params=fixed_count("m4", 6),
     )

@@ -21,7 +21,7 @@ from bayes_unsl.priors import BNSLPriors, priors_from_dict
 
 __all__ = ["LIKELIHOODS", "ModelSpec"]
 
-LIKELIHOODS = ("normal", "student_t")
+LIKELIHOODS = ("normal", "student_t", "ou")
 
 #: Prior settings added after results were first saved, with the value that reproduces a
 #: result saved without them (the further break's slope was data-relative before
@@ -55,6 +55,11 @@ class ModelSpec:
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(
                 f"unknown likelihood {self.likelihood!r}; available: {list(LIKELIHOODS)}"
+            )
+        if self.likelihood == "ou" and form.n_inputs != 1:
+            raise ValueError(
+                f"likelihood 'ou' correlates errors along one input; form {self.form!r} "
+                "takes several: use 'normal' or 'student_t'"
             )
         bound = self.upper_bound
         if bound is not None and (

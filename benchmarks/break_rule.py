@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 from calibration import LEVELS
-from future_break import group_of, inner_split, pooled, split_study_parser, study_curves
+from future_break import group_of, inner_splits, pooled, split_study_parser, study_curves
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
@@ -219,16 +219,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     command = "python benchmarks/break_rule.py " + shlex.join(argv or sys.argv[1:])
     started = time.perf_counter()
     curves = study_curves(args)
-    splits, skipped, parts = {}, [], []
-    for curve in curves:
-        split = inner_split(curve, args.hold)
-        if split is None:
-            skipped.append(curve.key)
-            continue
-        splits[curve.key] = split
-        parts.append(split[0].assign(curve=curve.key))
+    splits, skipped, table = inner_splits(curves, args.hold)
     fits_dir = Path(args.fits_dir) if args.fits_dir else None
-    runs = fit_counts(pd.concat(parts, ignore_index=True), args, fits_dir)
+    runs = fit_counts(table, args, fits_dir)
     rows = score_rules(curves, splits, runs)
     summary = summarise(rows)
     ranking = rank(summary)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from break_rule import fit_counts
 from calibration import LEVELS
-from future_break import group_of, inner_split, pooled, split_study_parser, study_curves
+from future_break import group_of, inner_splits, pooled, split_study_parser, study_curves
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
@@ -193,17 +193,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     command = "python benchmarks/chain_stacking.py " + shlex.join(argv or sys.argv[1:])
     started = time.perf_counter()
-    splits, skipped, parts = {}, [], []
     curves = study_curves(args)
-    for curve in curves:
-        split = inner_split(curve, args.hold)
-        if split is None:
-            skipped.append(curve.key)
-            continue
-        splits[curve.key] = split
-        parts.append(split[0].assign(curve=curve.key))
+    splits, skipped, table = inner_splits(curves, args.hold)
     fits_dir = Path(args.fits_dir) if args.fits_dir else None
-    runs = fit_counts(pd.concat(parts, ignore_index=True), args, fits_dir, BREAKS)
+    runs = fit_counts(table, args, fits_dir, BREAKS)
     rows = score_fits(curves, splits, runs, args.seed)
     summary = summarise(rows)
     out = Path(args.out)

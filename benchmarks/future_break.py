@@ -69,6 +69,22 @@ def inner_split(curve: Curve, hold: float) -> tuple[pd.DataFrame, pd.DataFrame] 
     return frame.iloc[: len(x) - n_held], frame.iloc[len(x) - n_held :]
 
 
+def inner_splits(curves: Sequence[Curve], hold: float):
+    """Every curve's inner split: ``(splits by key, keys too short to split, the fitted
+    points of all curves as one table with a ``curve`` column)``."""
+    splits, skipped = {}, []
+    for c in curves:
+        split = inner_split(c, hold)
+        if split is None:
+            skipped.append(c.key)
+        else:
+            splits[c.key] = split
+    table = pd.concat(
+        [frame.assign(curve=key) for key, (frame, _) in splits.items()], ignore_index=True
+    )
+    return splits, skipped, table
+
+
 def variants() -> list[tuple[float, float, float]]:
     """(rate, slope sd toward the limit, sd away from it); the slopes are moot at rate 0,
     and a data-relative slope toward the limit is only paired with the same away."""
@@ -316,16 +332,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     started = time.perf_counter()
     curves = study_curves(args)
-    splits, skipped = {}, []
-    for c in curves:
-        split = inner_split(c, args.hold)
-        if split is None:
-            skipped.append(c.key)
-        else:
-            splits[c.key] = split
-    table = pd.concat(
-        [frame.assign(curve=key) for key, (frame, _) in splits.items()], ignore_index=True
-    )
+    splits, skipped, table = inner_splits(curves, args.hold)
     sampler = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws}
     print(f"{len(splits)} curves, {len(skipped)} skipped; fitting", flush=True)
     fits = bu.fit_many(

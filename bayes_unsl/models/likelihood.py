@@ -125,7 +125,8 @@ class CorrelatedNormal(dist.Distribution):
             carry = jax.tree_util.tree_map(lambda a, b: jnp.where(k, a, b), new, carry)
             return carry, jnp.where(k, lp, 0.0)
 
-        start = (jnp.zeros(()), jnp.zeros(()), jnp.zeros(()), jnp.array(False))
+        dtype = jnp.result_type(resid, var_s)
+        start = (jnp.zeros((), dtype), jnp.zeros((), dtype), z[0], jnp.array(False))
         _, lp = jax.lax.scan(step, start, (resid, z, var_s, var_w, keep))
         return jnp.zeros_like(lp).at[order].set(lp)
 

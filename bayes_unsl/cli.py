@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_unsl.devices import use_cpu_cores
+from bayes_unsl.models import LIKELIHOODS
 from bayes_unsl.tables import markdown_table
 
 __all__ = ["main"]
@@ -59,7 +60,7 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--likelihood",
-        choices=("normal", "student_t", "ou"),
+        choices=LIKELIHOODS,
         default=None,
         help="noise model on log y (default: the form's; student_t for bnsl, else normal)",
     )

@@ -43,6 +43,7 @@ from provenance import git_commit, machine
 
 import bayes_unsl as bu
 from bayes_unsl.evaluation import MSCE_LEVELS, score_all
+from bayes_unsl.models import LIKELIHOODS
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -321,7 +322,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--likelihood",
-        choices=("normal", "student_t"),
+        choices=LIKELIHOODS,
         default=None,
         help="noise model (default: the form's)",
     )

@@ -23,7 +23,7 @@ import bayes_unsl as bu
 from bayes_unsl.data import validate
 from bayes_unsl.evaluation.sbc import run_sbc
 from bayes_unsl.inference.nuts import SamplerSettings
-from bayes_unsl.models import ModelSpec
+from bayes_unsl.models import LIKELIHOODS, ModelSpec
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="simulations per batch")
     parser.add_argument(
         "--likelihood",
-        choices=("normal", "student_t"),
+        choices=LIKELIHOODS,
         default=None,
         help="noise model (default: the form's); other than the default, it names the files",
     )

@@ -97,6 +97,15 @@ def fit_counts(
     return runs
 
 
+def fit_training_splits(args, counts: Sequence[int] = COUNTS):
+    """The study's curves, their inner splits, the keys too short to split, and the fits
+    of each number of breaks in ``counts`` to the inner-training points."""
+    curves = study_curves(args)
+    splits, skipped, table = inner_splits(curves, args.hold)
+    fits_dir = Path(args.fits_dir) if args.fits_dir else None
+    return curves, splits, skipped, fit_counts(table, args, fits_dir, counts)
+
+
 def score_rules(curves, splits, runs) -> pd.DataFrame:
     rows = []
     for curve in curves:
@@ -218,10 +227,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     command = "python benchmarks/break_rule.py " + shlex.join(argv or sys.argv[1:])
     started = time.perf_counter()
-    curves = study_curves(args)
-    splits, skipped, table = inner_splits(curves, args.hold)
-    fits_dir = Path(args.fits_dir) if args.fits_dir else None
-    runs = fit_counts(table, args, fits_dir)
+    curves, splits, skipped, runs = fit_training_splits(args)
     rows = score_rules(curves, splits, runs)
     summary = summarise(rows)
     ranking = rank(summary)

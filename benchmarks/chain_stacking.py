@@ -28,9 +28,9 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import pandas as pd
-from break_rule import fit_counts
+from break_rule import fit_training_splits
 from calibration import LEVELS
-from future_break import group_of, inner_splits, pooled, split_study_parser, study_curves
+from future_break import group_of, pooled, split_study_parser
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
@@ -193,10 +193,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     command = "python benchmarks/chain_stacking.py " + shlex.join(argv or sys.argv[1:])
     started = time.perf_counter()
-    curves = study_curves(args)
-    splits, skipped, table = inner_splits(curves, args.hold)
-    fits_dir = Path(args.fits_dir) if args.fits_dir else None
-    runs = fit_counts(table, args, fits_dir, BREAKS)
+    curves, splits, skipped, runs = fit_training_splits(args, BREAKS)
     rows = score_fits(curves, splits, runs, args.seed)
     summary = summarise(rows)
     out = Path(args.out)

@@ -61,6 +61,7 @@ from bayes_unsl.inference.nuts import SamplerSettings, run_nuts
 from bayes_unsl.inference.transport import TubeMap, fit_tube_map
 from bayes_unsl.io import write_atomic
 from bayes_unsl.models import ModelSpec, form_model
+from bayes_unsl.models.likelihood import NOISE_TREND_SITE
 from bayes_unsl.prediction import (
     FutureBreak,
     crossing_scales,
@@ -103,7 +104,12 @@ def _model_for(spec: ModelSpec):
 _FORMS_WITH_BREAKS = ("bnsl", "unsl")
 REMEDIES = ("map+longer", "map", "longer")
 DEFAULT_REMEDY = "map+longer"
-_DATA_DIMS = {"log_y": ["point"], "x": ["point", "input"], "y": ["point"]}
+_DATA_DIMS = {
+    "log_y": ["point"],
+    "x": ["point", "input"],
+    "y": ["point"],
+    NOISE_TREND_SITE: ["input"],
+}
 
 
 def fit(
@@ -481,6 +487,8 @@ class Fit:
                 likelihood=self.spec.likelihood,
                 student_df=self.spec.priors.student_df,
                 rng=rng,
+                half_range=np.asarray(self.scaling.half_range, dtype=float),
+                noise_floor=self.spec.priors.noise_floor,
                 future=self._future_break(),
             )
         return self.spec.cap(draws)

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from bayes_unsl.models.likelihood import NOISE_TREND_SITE, noise_scale
+
 Curve = Callable[[Mapping[str, jax.Array], jax.Array], jax.Array]
 
 __all__ = [
@@ -121,15 +123,26 @@ def predictive_draws(
     student_df: float,
     rng: np.random.Generator,
     future: FutureBreak | None = None,
+    half_range: np.ndarray | None = None,
+    noise_floor: float = 0.0,
 ) -> np.ndarray:
     """Posterior predictive draws of y (noise included), shape (draws, points).
 
     With likelihood "ou" each new point gets the error's full sd ``sigma``, independent of
     the fitted points' errors: past the data, where the correlation has died away, that is
     the process itself; next to the last fitted point it is a little wider than it.
+    Where the posterior has a noise trend (site ``noise_slope``), each point's scale is
+    that of its standardised inputs ``u / half_range`` (``half_range`` then required), the
+    trend carried past the data.
     """
     mu = log_curve_draws(curve, posterior, u, future)
     sigma = np.asarray(posterior["sigma"])[:, None]
+    if NOISE_TREND_SITE in posterior:
+        if half_range is None:
+            raise ValueError("a posterior with a noise trend needs half_range")
+        z = np.asarray(u, dtype=float) / np.asarray(half_range, dtype=float)
+        slope = np.asarray(posterior[NOISE_TREND_SITE])
+        sigma = np.asarray(noise_scale(sigma, slope, z, noise_floor))
     if likelihood == "student_t":
         eps = rng.standard_t(student_df, size=mu.shape)
     else:

@@ -114,7 +114,7 @@ class PriorSettings:
     _may_be_zero: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        _check_settings(self, may_be_zero=self._may_be_zero + ("noise_floor",))
+        _check_settings(self, may_be_zero=self._may_be_zero + ("noise_floor", "noise_trend_sd"))
         if not 0 <= getattr(self, "slope_coupling", 0.0) <= 1:
             raise ValueError("slope_coupling must be in [0, 1]")
 
@@ -145,6 +145,12 @@ class CommonPriors(PriorSettings):
     - ``noise_length_median``, ``noise_length_sd``: LogNormal prior on that correlation's
       length, in units of half the observed log range (z units); the default median 0.2 is a
       tenth of the range, and sd 1 spans a few points' spacing to the whole range.
+    - ``noise_trend_sd``: sd of the Normal prior on the noise trend, the slope of log sigma
+      per unit of z, one per input (0, the default: a constant noise scale). Scatter that
+      grows toward the largest runs within the data then grows past them too, instead of
+      being averaged with the many small runs. At sd 0.5, 90% of the prior lets the noise
+      at an edge of the data differ from the centre's by at most a factor of 2.3.
+      Not with likelihood "ou".
     """
 
     limit_fraction: tuple[float, float] = (1.0, 1.0)
@@ -156,6 +162,7 @@ class CommonPriors(PriorSettings):
     noise_corr_share: tuple[float, float] = (2.0, 2.0)
     noise_length_median: float = 0.2
     noise_length_sd: float = 1.0
+    noise_trend_sd: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,11 @@ import numpyro.distributions as dist
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import bnsl
 from bayes_unsl.forms._ops import log1mexp
-from bayes_unsl.models.likelihood import NOISE_CORRELATION_SITES, observe_log_y
+from bayes_unsl.models.likelihood import (
+    NOISE_CORRELATION_SITES,
+    NOISE_TREND_SITE,
+    observe_log_y,
+)
 from bayes_unsl.models.pivot import centre_slope_scale, from_centre
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
@@ -145,7 +149,7 @@ BNSL = register(
         context=bnsl_context,
         model=bnsl_model,
         curve=bnsl_curve,
-        curve_sites=("log_a", "beta", "c0", "c", "delta", "f", "sigma"),
+        curve_sites=("log_a", "beta", "c0", "c", "delta", "f", "sigma", NOISE_TREND_SITE),
         sampled_sites=(
             "limit_fraction",
             "m_centre",
@@ -155,6 +159,7 @@ BNSL = register(
             "log_f_excess",
             "log_sigma",
             *NOISE_CORRELATION_SITES,
+            NOISE_TREND_SITE,
         ),
         # Free parameters: limit, scale, slope, noise and three per break.
         n_params=lambda spec: 4 + 3 * spec.breaks,

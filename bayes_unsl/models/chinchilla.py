@@ -26,7 +26,7 @@ import numpyro.distributions as dist
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import chinchilla, data_constrained
 from bayes_unsl.forms._ops import log1mexp
-from bayes_unsl.models.likelihood import observe_log_y
+from bayes_unsl.models.likelihood import NOISE_TREND_SITE, observe_log_y
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
 from bayes_unsl.priors import ChinchillaPriors, DCPriors
@@ -117,11 +117,6 @@ def _cf_terms(context: CFContext, p: Any) -> dict[str, Any]:
     }
 
 
-def _observe(mu, spec: ModelSpec, log_y) -> None:
-    p = spec.priors
-    observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood)
-
-
 def chinchilla_model(z, context: CFContext, log_y=None, *, spec: ModelSpec) -> None:
     """CF on log y: ``log y ~ Normal(log(E + A/N^alpha + B/D^beta), sigma)`` (or Student-t).
 
@@ -144,7 +139,8 @@ def chinchilla_model(z, context: CFContext, log_y=None, *, spec: ModelSpec) -> N
     }
     numpyro.deterministic("log_a_raw", params["log_a"] + params["alpha"] * context.center[0])
     numpyro.deterministic("log_b_raw", params["log_b"] + params["beta"] * context.center[1])
-    _observe(chinchilla(params, u[:, 0], u[:, 1]), spec, log_y)
+    mu = chinchilla(params, u[:, 0], u[:, 1])
+    observe_log_y(mu, log_y, priors=spec.priors, likelihood=spec.likelihood, z=z)
 
 
 def chinchilla_curve(params, u):
@@ -182,7 +178,7 @@ def dc_model(z, context: CFContext, log_y=None, *, spec: ModelSpec) -> None:
         "log_tokens_per_param": log_tpp,
     }
     mu = data_constrained(params, log_x[:, 0], log_x[:, 1], log_x[:, 2])
-    _observe(mu, spec, log_y)
+    observe_log_y(mu, log_y, priors=spec.priors, likelihood=spec.likelihood, z=z)
 
 
 def dc_curve(params, u):
@@ -194,7 +190,15 @@ def dc_curve(params, u):
     return data_constrained(params, log_x[..., 0], log_x[..., 1], log_x[..., 2])
 
 
-_CF_SAMPLED = ("limit_fraction", "m_centre", "term_share", "alpha", "beta", "log_sigma")
+_CF_SAMPLED = (
+    "limit_fraction",
+    "m_centre",
+    "term_share",
+    "alpha",
+    "beta",
+    "log_sigma",
+    NOISE_TREND_SITE,
+)
 
 
 def fixed_count(name: str, count: int):
@@ -215,7 +219,7 @@ CF = register(
         context=chinchilla_context,
         model=chinchilla_model,
         curve=chinchilla_curve,
-        curve_sites=("log_e", "log_a", "log_b", "alpha", "beta", "sigma"),
+        curve_sites=("log_e", "log_a", "log_b", "alpha", "beta", "sigma", NOISE_TREND_SITE),
         sampled_sites=_CF_SAMPLED,
         # Free parameters: E, A, B, alpha, beta and the noise.
         n_params=fixed_count("chinchilla", 6),
@@ -241,6 +245,7 @@ DC = register(
             "log_tokens_per_param",
             "center",
             "sigma",
+            NOISE_TREND_SITE,
         ),
         sampled_sites=(*_CF_SAMPLED, "log_r_d_star", "log_r_n_star"),
         # Free parameters: those of CF and the two decay constants.

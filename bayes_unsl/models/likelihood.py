@@ -5,6 +5,12 @@ forms) normal errors part of which are correlated along log x: an Ornstein-Uhlen
 process plus independent noise. A curve measured densely deviates from any smooth form in
 runs, not point by point; independent errors then count every point as fresh evidence and
 make the posterior too sure of the curve.
+
+With ``priors.noise_trend_sd > 0`` the noise scale also trends with the inputs: log sigma
+is linear in the standardised log inputs (one slope per input). Measurements (and a
+form's misfit) often scatter more at the largest scales than at the smallest; a constant
+scale learnt mostly from the many small runs then makes intervals past the data too
+narrow, while the trend seen within the data carries on past it.
 """
 
 from __future__ import annotations
@@ -21,14 +27,19 @@ from numpyro.primitives import Messenger
 __all__ = [
     "MAX_CORR_SHARE",
     "NOISE_CORRELATION_SITES",
+    "NOISE_TREND_SITE",
     "CorrelatedNormal",
     "StudentT",
     "masked",
+    "noise_scale",
     "observe_log_y",
 ]
 
 #: The sites likelihood "ou" adds to a single-input form (judged by the convergence checks).
 NOISE_CORRELATION_SITES = ("noise_corr_share", "log_noise_length")
+
+#: The site of the noise trend's slopes, one per input (present only when it is on).
+NOISE_TREND_SITE = "noise_slope"
 
 #: At least 1% of the error variance stays independent, which keeps the density finite at
 #: repeated inputs (several seeds at one size), where the correlated part cannot differ.
@@ -45,11 +56,27 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str, z=None) -> None:
     along ``z`` (the standardised log input, shape (n,)) with correlation length
     ``exp(log_noise_length)`` (z units); see :class:`CorrelatedNormal`. ``log_y=None``
     draws from the model.
+
+    With ``priors.noise_trend_sd > 0`` the site ``sigma`` is the scale at the centre of the
+    data (z = 0) and each point's scale is :func:`noise_scale` of its inputs; the slopes
+    ``noise_slope`` (one per input of ``z``, shape (n,) or (n, m)) have Normal(0,
+    ``noise_trend_sd``) priors.
     """
     log_sigma = numpyro.sample(
         "log_sigma", dist.Normal(math.log(priors.noise_median), priors.noise_sd)
     )
     sigma = numpyro.deterministic("sigma", priors.noise_floor + jnp.exp(log_sigma))
+    trend_sd = getattr(priors, "noise_trend_sd", 0.0)
+    if trend_sd > 0:
+        if z is None:
+            raise ValueError("a noise trend needs the inputs z")
+        if likelihood == "ou":
+            raise ValueError("likelihood 'ou' takes no noise trend (noise_trend_sd must be 0)")
+        zz = jnp.reshape(z, (mu.shape[0], -1))
+        slope = numpyro.sample(
+            NOISE_TREND_SITE, dist.Normal(0.0, trend_sd).expand([zz.shape[1]])
+        )
+        sigma = noise_scale(sigma, slope, zz, priors.noise_floor)
     if likelihood == "student_t":
         noise = StudentT(priors.student_df, mu, sigma)
     elif likelihood == "ou":
@@ -67,6 +94,16 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str, z=None) -> None:
         noise = dist.Normal(mu, sigma)
     with numpyro.plate("point", mu.shape[0]):
         numpyro.sample("log_y", noise, obs=log_y)
+
+
+def noise_scale(sigma, slope, z, floor: float):
+    """Noise scale of log y at standardised inputs ``z`` (points, inputs).
+
+    ``sigma``: the scale at the centre (floor included); ``slope``: the noise trend, one
+    per input. Arrays of draws broadcast: sigma (draws, 1), slope (draws, inputs) give
+    (draws, points). The floor stays a floor: only the scale above it trends.
+    """
+    return floor + (sigma - floor) * jnp.exp(jnp.einsum("...m,nm->...n", slope, z))
 
 
 class CorrelatedNormal(dist.Distribution):

@@ -22,7 +22,11 @@ from bayes_unsl.data import Dataset
 from bayes_unsl.forms import m4
 from bayes_unsl.forms._ops import log1mexp
 from bayes_unsl.models.chinchilla import check_no_breaks, fixed_count
-from bayes_unsl.models.likelihood import NOISE_CORRELATION_SITES, observe_log_y
+from bayes_unsl.models.likelihood import (
+    NOISE_CORRELATION_SITES,
+    NOISE_TREND_SITE,
+    observe_log_y,
+)
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
 from bayes_unsl.priors import M4Priors
@@ -115,7 +119,15 @@ M4 = register(
         context=m4_context,
         model=m4_model,
         curve=m4_curve,
-        curve_sites=("log_eps_inf", "log_eps_0", "log_beta", "c", "alpha", "sigma"),
+        curve_sites=(
+            "log_eps_inf",
+            "log_eps_0",
+            "log_beta",
+            "c",
+            "alpha",
+            "sigma",
+            NOISE_TREND_SITE,
+        ),
         sampled_sites=(
             "limit_fraction",
             "m_centre",
@@ -124,6 +136,7 @@ M4 = register(
             "c_y",
             "log_sigma",
             *NOISE_CORRELATION_SITES,
+            NOISE_TREND_SITE,
         ),
         # Free parameters: eps_inf, eps_0, beta, c, alpha and the noise.
         n_params=fixed_count("m4", 6),

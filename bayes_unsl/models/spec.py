@@ -61,6 +61,11 @@ class ModelSpec:
                 f"likelihood 'ou' correlates errors along one input; form {self.form!r} "
                 "takes several: use 'normal' or 'student_t'"
             )
+        if self.likelihood == "ou" and self.priors.noise_trend_sd > 0:
+            raise ValueError(
+                "likelihood 'ou' takes no noise trend: set noise_trend_sd=0 or use 'normal' "
+                "or 'student_t'"
+            )
         bound = self.upper_bound
         if bound is not None and (
             isinstance(bound, bool)

@@ -51,7 +51,7 @@ import numpyro.distributions as dist
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import UNSLStructure, unsl
 from bayes_unsl.forms._ops import log1mexp
-from bayes_unsl.models.likelihood import observe_log_y
+from bayes_unsl.models.likelihood import NOISE_TREND_SITE, observe_log_y
 from bayes_unsl.models.pivot import centre_slope_scale, from_centre
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
@@ -263,7 +263,7 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         params["gamma"] = numpyro.deterministic("gamma", log_scale[n_kept + joint :])
         params["rise"] = numpyro.deterministic("rise", rise)
     mu = unsl_curve(params, z * hr)
-    observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood)
+    observe_log_y(mu, log_y, priors=p, likelihood=spec.likelihood, z=z)
 
 
 def unsl_curve(params, u):
@@ -352,6 +352,7 @@ UNSL = register(
             "gamma",
             "rise",
             "sigma",
+            NOISE_TREND_SITE,
         ),
         sampled_sites=(
             "limit_fraction",
@@ -364,6 +365,7 @@ UNSL = register(
             "log_f_excess",
             "rise_z",
             "log_sigma",
+            NOISE_TREND_SITE,
         ),
         # The count for one input; unsl_context checks the count for the table's inputs.
         n_params=lambda spec: unsl_param_count(1, spec.breaks),

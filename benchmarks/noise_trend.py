@@ -1,0 +1,220 @@
+"""Noise trend on the multivariate training splits: does a noise scale that trends with the
+inputs (``noise_trend_sd > 0``) calibrate extrapolations better than a constant one?
+
+Each dataset's training rows (the multivariate benchmark's ``TASKS``; its held-out rows
+are never read) are split again by an inner rule in the spirit of the outer one: the
+largest compute budgets, the largest model, or the last steps of the training rows
+(``INNER``). UNSL (the benchmark's plan, ``--breaks`` breaks) and the Bayesian CF form are
+fitted to the inner training rows with a constant noise scale and with the trend, and
+scored on the inner held-out rows as the benchmark scores (MSCE over 0.5-0.99 coverage,
+LPD, coverage at 50/80/90/95%, CRPS, 90% width).
+
+Decision rule, fixed before the runs: the trend becomes the default of the multi-input
+forms if, over every (dataset, method) pair here, the mean MSCE is lower with it and the
+mean LPD is not lower. Otherwise it stays an option. Step Law and the misfitting data are
+left out for their cost (17 and 51 minutes for one UNSL fit in the benchmark).
+
+    python benchmarks/noise_trend.py --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from multivariate import TASKS, Task, bayes_row, plan
+from provenance import git_commit, machine
+
+from bayes_unsl.tables import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _largest_model(train: pd.DataFrame) -> pd.Series:
+    return train["n_params"] == train["n_params"].max()
+
+
+#: Inner held-out rule per dataset, applied to the outer training rows: (description, rule).
+INNER: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series]]] = {
+    "chinchilla_approach3_epoch": (
+        "training FLOPs >= 10^20.5 (outer: >= 1e21)",
+        lambda t: t["training_flops"] >= 10**20.5,
+    ),
+    "datablations_repetition": ("the largest training model (4.25e9)", _largest_model),
+    "gadre2024_overtraining": ("the largest training model (4.1e8)", _largest_model),
+    "pythia_training_evals": ("steps > 60,000 (outer: > 100,000)", lambda t: t["step"] > 60_000),
+}
+METHODS = ("unsl", "cf")
+
+
+def inner_split(task: Task, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The inner training and held-out rows of a dataset's outer training rows."""
+    frame = task.load(root)
+    train = frame[~frame["held_out"]].reset_index(drop=True)
+    out = INNER[task.name][1](train).to_numpy(bool)
+    return train[~out].reset_index(drop=True), train[out].reset_index(drop=True)
+
+
+def run(args: argparse.Namespace) -> pd.DataFrame:
+    sampler = {
+        "chains": args.chains,
+        "warmup": args.warmup,
+        "draws": args.draws,
+        "progress_bar": False,
+    }
+    rows = []
+    for name in args.tasks:
+        task = TASKS[name]
+        train, test = inner_split(task, args.data_root)
+        for method in METHODS:
+            base = plan(task, method, args.breaks)
+            if base is None:
+                continue
+            for trend_sd in args.trend_sds:
+                p = dataclasses.replace(base, priors={**base.priors, "noise_trend_sd": trend_sd})
+                print(f"{name} / {method} / trend sd {trend_sd}", flush=True)
+                row, fit = bayes_row(task, method, p, train, test, sampler, args.seed)
+                trend = fit.idata.posterior.get("noise_slope")
+                rows.append(
+                    {
+                        "task": name,
+                        "method": method,
+                        "breaks": p.breaks,
+                        "noise_trend_sd": trend_sd,
+                        "n_train": len(train),
+                        "n_test": len(test),
+                        **row,
+                        "noise_slope_median": (
+                            ""
+                            if trend is None
+                            else " ".join(
+                                f"{v:.2f}" for v in np.median(trend.values, axis=(0, 1))
+                            )
+                        ),
+                    }
+                )
+                print(
+                    f"  msce={row['msce']:.4f} lpd={row['lpd']:.3f} "
+                    f"cov90={row['coverage_90']:.2f} r_hat={row['r_hat_max']:.3f}",
+                    flush=True,
+                )
+    return pd.DataFrame(rows)
+
+
+def verdict(table: pd.DataFrame) -> list[str]:
+    """The decision rule of the module doc, applied to the table."""
+    off = table[table["noise_trend_sd"] == 0].set_index(["task", "method"])
+    lines = []
+    for sd in sorted(set(table["noise_trend_sd"]) - {0}):
+        on = table[table["noise_trend_sd"] == sd].set_index(["task", "method"])
+        pairs = off.index.intersection(on.index)
+        d_msce = on.loc[pairs, "msce"].mean() - off.loc[pairs, "msce"].mean()
+        d_lpd = on.loc[pairs, "lpd"].mean() - off.loc[pairs, "lpd"].mean()
+        adopt = d_msce < 0 and d_lpd >= 0
+        lines.append(
+            f"- trend sd {sd:g} against none, over {len(pairs)} (dataset, method) pairs: mean "
+            f"MSCE {on.loc[pairs, 'msce'].mean():.4f} against {off.loc[pairs, 'msce'].mean():.4f}"
+            f", mean LPD {on.loc[pairs, 'lpd'].mean():.3f} against "
+            f"{off.loc[pairs, 'lpd'].mean():.3f}: "
+            + ("**adopt** as the default" if adopt else "**not** the default (rule not met)")
+        )
+    return lines
+
+
+COLUMNS = (
+    "task",
+    "method",
+    "breaks",
+    "noise_trend_sd",
+    "n_train",
+    "n_test",
+    "rmsle",
+    "lpd",
+    "coverage_50",
+    "coverage_80",
+    "coverage_90",
+    "coverage_95",
+    "msce",
+    "crps",
+    "width_90",
+    "noise_slope_median",
+    "r_hat_max",
+    "divergences",
+    "seconds",
+)
+
+
+def report(table: pd.DataFrame, args: argparse.Namespace, seconds: float, command: str) -> str:
+    rules = "\n".join(f"| {n} | {INNER[n][0]} |" for n in args.tasks)
+    return "\n".join(
+        [
+            "# Noise trend on the multivariate training splits",
+            "",
+            f"Command: `{command}`  ",
+            f"Machine: {machine()}  ",
+            f"Commit: {git_commit()}  ",
+            f"Sampler: {args.chains} chains, {args.warmup} warm-up, {args.draws} draws; "
+            f"seed {args.seed}; UNSL with {args.breaks} break(s) per bottleneck component "
+            "as the multivariate benchmark plans it.  ",
+            f"Wall time: {seconds / 60:.1f} min",
+            "",
+            "Every fit sees only the outer training rows of the multivariate benchmark, split "
+            "again by the inner rule below; the scores are on the inner held-out rows. "
+            "noise_slope_median: posterior median of the trend's slope per input (log sigma "
+            "per unit of standardised log input; blank without the trend).",
+            "",
+            "| task | inner held-out rule |",
+            "|---|---|",
+            rules,
+            "",
+            markdown_table(table[[c for c in COLUMNS if c in table]]),
+            "",
+            "## Decision (rule fixed before the runs: lower mean MSCE and no lower mean LPD)",
+            "",
+            *verdict(table),
+            "",
+        ]
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--tasks", type=lambda s: s.split(","), default=list(INNER))
+    ap.add_argument(
+        "--trend-sds", type=lambda s: [float(v) for v in s.split(",")], default=[0.0, 0.5]
+    )
+    ap.add_argument("--breaks", type=int, default=1)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=RESULTS / "noise_trend")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    args = parse_args(argv)
+    unknown = sorted(set(args.tasks) - set(INNER))
+    if unknown:
+        raise SystemExit(f"no inner rule for {unknown}; known: {sorted(INNER)}")
+    command = "python benchmarks/noise_trend.py " + " ".join(sys.argv[1:])
+    started = time.perf_counter()
+    table = run(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out.with_suffix(".csv"), index=False)
+    text = report(table, args, time.perf_counter() - started, command.strip())
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -94,9 +94,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                         "noise_slope_median": (
                             ""
                             if trend is None
-                            else " ".join(
-                                f"{v:.2f}" for v in np.median(trend.values, axis=(0, 1))
-                            )
+                            else " ".join(f"{v:.2f}" for v in np.median(trend.values, axis=(0, 1)))
                         ),
                     }
                 )

@@ -73,9 +73,7 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str, z=None) -> None:
         if likelihood == "ou":
             raise ValueError("likelihood 'ou' takes no noise trend (noise_trend_sd must be 0)")
         zz = jnp.reshape(z, (mu.shape[0], -1))
-        slope = numpyro.sample(
-            NOISE_TREND_SITE, dist.Normal(0.0, trend_sd).expand([zz.shape[1]])
-        )
+        slope = numpyro.sample(NOISE_TREND_SITE, dist.Normal(0.0, trend_sd).expand([zz.shape[1]]))
         sigma = noise_scale(sigma, slope, zz, priors.noise_floor)
     if likelihood == "student_t":
         noise = StudentT(priors.student_df, mu, sigma)

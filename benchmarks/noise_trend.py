@@ -149,7 +149,9 @@ COLUMNS = (
 )
 
 
-def report(table: pd.DataFrame, args: argparse.Namespace, seconds: float, command: str) -> str:
+def report(
+    table: pd.DataFrame, args: argparse.Namespace, seconds: float, command: str, commit: str
+) -> str:
     rules = "\n".join(f"| {n} | {INNER[n][0]} |" for n in args.tasks)
     return "\n".join(
         [
@@ -157,7 +159,7 @@ def report(table: pd.DataFrame, args: argparse.Namespace, seconds: float, comman
             "",
             f"Command: `{command}`  ",
             f"Machine: {machine()}  ",
-            f"Commit: {git_commit()}  ",
+            f"Commit: {commit}  ",
             f"Sampler: {args.chains} chains, {args.warmup} warm-up, {args.draws} draws; "
             f"seed {args.seed}; UNSL with {args.breaks} break(s) per bottleneck component "
             "as the multivariate benchmark plans it.  ",
@@ -205,10 +207,14 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         raise SystemExit(f"no inner rule for {unknown}; known: {sorted(INNER)}")
     command = "python benchmarks/noise_trend.py " + " ".join(sys.argv[1:])
     started = time.perf_counter()
+    commit = git_commit()
     table = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out.with_suffix(".csv"), index=False)
-    text = report(table, args, time.perf_counter() - started, command.strip())
+    commit_now = git_commit()
+    if commit_now != commit:
+        commit = f"{commit} when started ({commit_now} when written)"
+    text = report(table, args, time.perf_counter() - started, command.strip(), commit)
     args.out.with_suffix(".md").write_text(text)
     print(text)
     return table

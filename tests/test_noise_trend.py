@@ -118,3 +118,49 @@ def test_prior_predictive_spread_grows_away_from_the_centre_with_a_trend():
     centre = np.argmin(np.abs(np.asarray(data.z)[:, 0]))
     np.testing.assert_allclose(ratio[:, centre], 1.0, atol=0.1)
     assert np.median(np.abs(np.log(ratio[:, -1]))) == pytest.approx(0.5 * 0.674, rel=0.2)
+
+
+@pytest.fixture(scope="module")
+def study():
+    """benchmarks/noise_trend.py, imported with its sibling modules."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location("noise_trend", folder / "noise_trend.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+def test_the_study_splits_only_the_outer_training_rows(study):
+    frame = pd.DataFrame(
+        {
+            "training_flops": [1e19, 1e20, 10**20.6, 1e21, 1e22],
+            "held_out": [False, False, False, True, True],
+        }
+    )
+    task = type("T", (), {"name": "chinchilla_approach3_epoch", "load": lambda self, r: frame})()
+    train, test = study.inner_split(task, None)
+    assert list(train["training_flops"]) == [1e19, 1e20]
+    assert list(test["training_flops"]) == [10**20.6]
+
+
+def test_the_study_adopts_the_trend_only_by_its_stated_rule(study):
+    def table(msce_on, lpd_on):
+        rows = []
+        for task, base in (("a", 0.02), ("b", 0.04)):
+            rows.append(dict(task=task, method="cf", noise_trend_sd=0.0, msce=base, lpd=1.0))
+            rows.append(
+                dict(task=task, method="cf", noise_trend_sd=0.5, msce=msce_on, lpd=lpd_on)
+            )
+        return pd.DataFrame(rows)
+
+    assert "**adopt**" in study.verdict(table(0.01, 1.0))[0]
+    assert "**not**" in study.verdict(table(0.01, 0.9))[0]  # better MSCE, worse LPD
+    assert "**not**" in study.verdict(table(0.05, 2.0))[0]  # better LPD, worse MSCE

@@ -199,6 +199,33 @@ TASKS = {
     ]
 }
 
+
+def _largest_model(train: pd.DataFrame) -> pd.Series:
+    return train["n_params"] == train["n_params"].max()
+
+
+#: Inner held-out rule per dataset, applied to the outer training rows: (description, rule).
+#: Studies that choose defaults split the training rows by these, never reading the
+#: outer held-out rows (Step Law and the misfitting data are left out for their cost).
+INNER: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series]]] = {
+    "chinchilla_approach3_epoch": (
+        "training FLOPs >= 10^20.5 (outer: >= 1e21)",
+        lambda t: t["training_flops"] >= 10**20.5,
+    ),
+    "datablations_repetition": ("the largest training model (4.25e9)", _largest_model),
+    "gadre2024_overtraining": ("the largest training model (4.1e8)", _largest_model),
+    "pythia_training_evals": ("steps > 60,000 (outer: > 100,000)", lambda t: t["step"] > 60_000),
+}
+
+
+def inner_split(task: Task, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The inner training and held-out rows of a dataset's outer training rows."""
+    frame = task.load(root)
+    train = frame[~frame["held_out"]].reset_index(drop=True)
+    out = INNER[task.name][1](train).to_numpy(bool)
+    return train[~out].reset_index(drop=True), train[out].reset_index(drop=True)
+
+
 BAYES_METHODS = ("unsl", "unsl-no-breaks", "unsl-no-opposition", "unsl-no-bottleneck", "cf", "dc")
 POINT_METHODS = ("cf-point", "dc-point")
 

@@ -4,10 +4,10 @@ inputs (``noise_trend_sd > 0``) calibrate extrapolations better than a constant 
 Each dataset's training rows (the multivariate benchmark's ``TASKS``; its held-out rows
 are never read) are split again by an inner rule in the spirit of the outer one: the
 largest compute budgets, the largest model, or the last steps of the training rows
-(``INNER``). UNSL (the benchmark's plan, ``--breaks`` breaks) and the Bayesian CF form are
-fitted to the inner training rows with a constant noise scale and with the trend, and
-scored on the inner held-out rows as the benchmark scores (MSCE over 0.5-0.99 coverage,
-LPD, coverage at 50/80/90/95%, CRPS, 90% width).
+(``multivariate.INNER``). UNSL (the benchmark's plan, ``--breaks`` breaks) and the
+Bayesian CF form are fitted to the inner training rows with a constant noise scale and
+with the trend, and scored on the inner held-out rows as the benchmark scores (MSCE over
+0.5-0.99 coverage, LPD, coverage at 50/80/90/95%, CRPS, 90% width).
 
 Decision rule, fixed before the runs: the trend becomes the default of the multi-input
 forms if, over every (dataset, method) pair here, the mean MSCE is lower with it and the
@@ -23,12 +23,12 @@ import argparse
 import dataclasses
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multivariate import TASKS, Task, bayes_row, plan
+from multivariate import INNER, TASKS, bayes_row, inner_split, plan
 from provenance import git_commit, machine
 
 from bayes_unsl.tables import markdown_table
@@ -37,29 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def _largest_model(train: pd.DataFrame) -> pd.Series:
-    return train["n_params"] == train["n_params"].max()
-
-
-#: Inner held-out rule per dataset, applied to the outer training rows: (description, rule).
-INNER: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series]]] = {
-    "chinchilla_approach3_epoch": (
-        "training FLOPs >= 10^20.5 (outer: >= 1e21)",
-        lambda t: t["training_flops"] >= 10**20.5,
-    ),
-    "datablations_repetition": ("the largest training model (4.25e9)", _largest_model),
-    "gadre2024_overtraining": ("the largest training model (4.1e8)", _largest_model),
-    "pythia_training_evals": ("steps > 60,000 (outer: > 100,000)", lambda t: t["step"] > 60_000),
-}
 METHODS = ("unsl", "cf")
-
-
-def inner_split(task: Task, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The inner training and held-out rows of a dataset's outer training rows."""
-    frame = task.load(root)
-    train = frame[~frame["held_out"]].reset_index(drop=True)
-    out = INNER[task.name][1](train).to_numpy(bool)
-    return train[~out].reset_index(drop=True), train[out].reset_index(drop=True)
 
 
 def run(args: argparse.Namespace) -> pd.DataFrame:

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def convergence():
-    sys.path.insert(0, str(BENCHMARKS))  # its sibling modules (provenance, direct_bnsl)
-    try:
-        spec = importlib.util.spec_from_file_location("convergence", BENCHMARKS / "convergence.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark("convergence")  # with its sibling modules (provenance, direct_bnsl)
 
 
 def _row(form, group, r_hat, ess, grad, coverage_90=1.0, n_heldout=3, depth=6):

@@ -15,7 +15,7 @@ import bayes_unsl as bu
 from bayes_unsl.data import validate
 from bayes_unsl.models import ModelSpec, form_model
 from bayes_unsl.models.likelihood import NOISE_TREND_SITE, noise_scale
-from tests.conftest import QUICK
+from tests.conftest import QUICK, load_benchmark
 
 
 def test_noise_scale_is_sigma_at_the_centre_and_trends_above_its_floor():
@@ -122,20 +122,7 @@ def test_prior_predictive_spread_grows_away_from_the_centre_with_a_trend():
 
 @pytest.fixture(scope="module")
 def study():
-    """benchmarks/noise_trend.py, imported with its sibling modules."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(folder))
-    try:
-        spec = importlib.util.spec_from_file_location("noise_trend", folder / "noise_trend.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(folder))
-    return module
+    return load_benchmark("noise_trend")
 
 
 def test_the_study_splits_only_the_outer_training_rows(study):
@@ -156,9 +143,7 @@ def test_the_study_adopts_the_trend_only_by_its_stated_rule(study):
         rows = []
         for task, base in (("a", 0.02), ("b", 0.04)):
             rows.append(dict(task=task, method="cf", noise_trend_sd=0.0, msce=base, lpd=1.0))
-            rows.append(
-                dict(task=task, method="cf", noise_trend_sd=0.5, msce=msce_on, lpd=lpd_on)
-            )
+            rows.append(dict(task=task, method="cf", noise_trend_sd=0.5, msce=msce_on, lpd=lpd_on))
         return pd.DataFrame(rows)
 
     assert "**adopt**" in study.verdict(table(0.01, 1.0))[0]

@@ -1,0 +1,43 @@
+"""The multivariate benchmark judges its coverage target with the held-out rows it has."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.conftest import load_benchmark
+
+
+@pytest.fixture(scope="module")
+def multivariate():
+    return load_benchmark("multivariate")
+
+
+def test_least_coverage_gap_follows_from_the_number_of_rows(multivariate):
+    # 3 rows: coverage 0, 1/3, 2/3 or 1; 50% is 1/6 from the nearest.
+    assert multivariate.least_coverage_gap(3) == pytest.approx(1 / 6)
+    assert multivariate.least_coverage_gap(12) == pytest.approx(0.05 - 1 / 60)
+    assert multivariate.least_coverage_gap(20) == pytest.approx(0.0)
+
+
+def test_target_lines_say_when_the_rows_cannot_meet_the_coverage_target(multivariate):
+    def rows(n_test):
+        return dict(
+            task=f"t{n_test}",
+            method="unsl",
+            n_test=n_test,
+            rmsle=0.1,
+            coverage_50=0.5,
+            coverage_80=0.8,
+            coverage_90=0.9,
+            coverage_95=0.95,
+            r_hat_max=1.0,
+            converged=True,
+            seconds=1.0,
+        )
+
+    lines = multivariate.target_lines(pd.DataFrame([rows(3), rows(40)]))
+    few = next(line for line in lines if line.startswith("- t3: unsl coverage"))
+    many = next(line for line in lines if line.startswith("- t40: unsl coverage"))
+    assert "unattainable with 3 held-out rows" in few
+    assert "unattainable" not in many and "(within 0.075 of nominal)" in many

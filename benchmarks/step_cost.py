@@ -11,8 +11,8 @@ inverse mass matrices drive 1,000 further iterations of
 * BlackJAX's NUTS kernel (``blackjax.nuts``, where installed: ``pip install blackjax``;
   it is not a dependency of the package);
 
-and a loop of the vmapped potential's value and gradient alone. Times are after
-compilation, per leapfrog step of all 4 chains (gradient evaluations summed over chains,
+and a loop of the vmapped potential's value and gradient alone. Times are the least of 5
+runs after compilation, per leapfrog step of all 4 chains (gradient evaluations summed over chains,
 divided by 4).
 
     python benchmarks/step_cost.py [--precision float32] [--max-tree-depth 6]
@@ -57,11 +57,16 @@ def addition_potential():
     return _flat_potential(potential_gen, unravel, False)(*args), dim
 
 
-def _timed(fn, *args):
-    jax.block_until_ready(fn(*args))  # compile and run once
-    started = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    return out, time.perf_counter() - started
+def _timed(fn, *args, repeats: int = 5):
+    """Output and the least wall time of ``repeats`` runs after a first (compiling) one:
+    the least is the cost with the least interference from the rest of the machine."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        out = jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - started)
+    return out, min(times)
 
 
 def measure(max_tree_depth: int, iterations: int, seed: int = 0) -> list[dict]:

@@ -37,13 +37,16 @@ def collection(table):
     return bu.fit_many(table, "curve", X, Y, seed=3, batch_size=2, warn=False, **QUICK)
 
 
-@pytest.mark.parametrize("likelihood", ["student_t", "ou"])
-def test_padding_leaves_the_potential_unchanged(addition, likelihood):
-    """Padded points are masked out (correlated errors skip them); the sampler's Jacobian
-    terms keep their weight."""
+@pytest.mark.parametrize(
+    ("likelihood", "priors"),
+    [("student_t", None), ("ou", None), ("student_t", {"noise_trend_sd": 0.5})],
+)
+def test_padding_leaves_the_potential_unchanged(addition, likelihood, priors):
+    """Padded points are masked out (correlated errors skip them, a noise trend's scale at
+    a padded input does not count); the sampler's Jacobian terms keep their weight."""
     with jax.enable_x64(True):
         train, _ = addition
-        spec = ModelSpec.build("bnsl", 1, likelihood)
+        spec = ModelSpec.build("bnsl", 1, likelihood, priors=priors)
         data = validate(train, X, Y)
         context = form_model("bnsl").context(data, spec)
         model = bu.fit.__globals__["_model_for"](spec)
@@ -53,9 +56,13 @@ def test_padding_leaves_the_potential_unchanged(addition, likelihood):
         gen, _, unravel, dim = _structure(model, args)
         gen_m, _, unravel_m, dim_m = _structure(masked(model), one)
         assert dim == dim_m
+        plain = jax.value_and_grad(lambda v: gen(*args)(unravel(v)))
+        padded_ = jax.value_and_grad(lambda v: gen_m(*one)(unravel_m(v)))
         for i in range(5):
             v = jax.random.normal(jax.random.PRNGKey(i), (dim,))
-            np.testing.assert_allclose(gen(*args)(unravel(v)), gen_m(*one)(unravel_m(v)))
+            (a, grad_a), (b, grad_b) = plain(v), padded_(v)
+            np.testing.assert_allclose(a, b)
+            np.testing.assert_allclose(grad_a, grad_b, rtol=1e-9, atol=1e-12)
 
 
 def test_groups_are_fitted_and_failures_reported(collection):

@@ -66,6 +66,13 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--target-accept", type=float, default=None)
     p.add_argument(
+        "--priors",
+        type=_priors,
+        default=None,
+        help="prior settings as a JSON object, e.g. '{\"noise_trend_sd\": 0.5}' (fields of "
+        "the form's priors class, e.g. BNSLPriors)",
+    )
+    p.add_argument(
         "--upper-bound",
         type=float,
         default=None,
@@ -150,6 +157,26 @@ def _report_args(sub) -> None:
     rep_p.add_argument("--title", default=None)
 
 
+def _priors(text: str) -> dict:
+    """One --priors value: a JSON object of prior settings (fields of the form's priors)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not JSON ({err.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object of prior settings: {text!r}")
+    return value
+
+
+def _priors_text(priors) -> str:
+    """The priors class and the settings that differ from its defaults."""
+    changed = {k: v for k, v in priors.to_dict().items() if v != type(priors)().to_dict()[k]}
+    name = type(priors).__name__
+    if not changed:
+        return f"the defaults of {name}"
+    return f"{name} with " + ", ".join(f"{k}={json.dumps(v)}" for k, v in changed.items())
+
+
 def _scale_row(text: str) -> tuple[float, ...]:
     """One --scales value: a number, or a comma-separated row of inputs."""
     try:
@@ -177,6 +204,8 @@ def _options(args: argparse.Namespace) -> dict:
         opts["target_accept"] = args.target_accept
     if args.upper_bound is not None:
         opts["upper_bound"] = args.upper_bound
+    if args.priors is not None:
+        opts["priors"] = args.priors
     if args.device is not None:
         opts["device"] = args.device
     return opts
@@ -302,6 +331,7 @@ def _write_outputs(result, out: Path, table: pd.DataFrame | None, command: str) 
         f"- breaks: {result.spec.breaks}{_chosen_how(result)}; likelihood: "
         f"{result.spec.likelihood}; seed: {result.seed}; chains x (warm-up + draws): "
         f"{result.settings.chains} x ({result.settings.warmup} + {result.settings.draws})",
+        f"- priors: {_priors_text(result.spec.priors)}",
         f"- seconds: {diag['seconds']:.1f}; bayes_unsl {__version__}",
         f"- command: `{command}`",
         "",

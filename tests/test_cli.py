@@ -70,6 +70,7 @@ def test_fit_command_writes_outputs(tmp_path, capsys, addition):
     saved = bu.load(out / "fit.nc")
     assert np.isclose(saved.diagnostics()["r_hat_max"], payload["r_hat_max"])
     assert "| train_dataset_size |" in (out / "summary.md").read_text()
+    assert "- priors: the defaults of BNSLPriors" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -169,3 +170,21 @@ def test_cli_remedies_match_the_package():
     from bayes_unsl.fit import DEFAULT_REMEDY, REMEDIES
 
     assert cli.REMEDIES == REMEDIES and cli.REMEDIES[0] == DEFAULT_REMEDY
+
+
+def test_priors_reach_the_fit_and_its_summary(tmp_path, capsys, addition):
+    train, _ = addition
+    csv = tmp_path / "curve.csv"
+    train.to_csv(csv, index=False)
+    out = tmp_path / "out"
+    base = ["fit", str(csv), "--x", "train_dataset_size", "--y", "test_cross_entropy"]
+    main([*base, "--out", str(out), "--priors", '{"noise_trend_sd": 0.5}', *QUICK_ARGS])
+    saved = bu.load(out / "fit.nc")
+    assert saved.spec.priors.noise_trend_sd == 0.5
+    assert "noise_slope" in saved.idata.posterior
+    assert "BNSLPriors with noise_trend_sd=0.5" in (out / "summary.md").read_text()
+    with pytest.raises(SystemExit):
+        main([*base, "--out", str(out), "--priors", "noise_trend_sd=0.5"])
+    assert "not JSON" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="unknown prior setting"):
+        main([*base, "--out", str(out), "--priors", '{"noise_tend_sd": 0.5}', *QUICK_ARGS])

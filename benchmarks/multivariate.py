@@ -226,6 +226,45 @@ def inner_split(task: Task, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train[~out].reset_index(drop=True), train[out].reset_index(drop=True)
 
 
+def inner_study_parser(doc: str, out: Path) -> argparse.ArgumentParser:
+    """The options every study on the inner splits takes (``out``: its results' stem)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--tasks", type=lambda s: s.split(","), default=list(INNER))
+    ap.add_argument("--breaks", type=int, default=1)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=out)
+    return ap
+
+
+def run_inner_study(args: argparse.Namespace, script: str, run, report) -> pd.DataFrame:
+    """Run a study on the inner splits and write its CSV and Markdown at ``args.out``.
+
+    ``run(args, sampler)`` returns the table; ``report(table, args, seconds, command,
+    commit)`` its Markdown. The commit is the one the run started at (and the one it was
+    written at, where they differ).
+    """
+    unknown = sorted(set(args.tasks) - set(INNER))
+    if unknown:
+        raise SystemExit(f"no inner rule for {unknown}; known: {sorted(INNER)}")
+    command = f"python benchmarks/{script} " + " ".join(sys.argv[1:])
+    commit, started = git_commit(), time.perf_counter()
+    sampler = dict(chains=args.chains, warmup=args.warmup, draws=args.draws, progress_bar=False)
+    table = run(args, sampler)
+    now = git_commit()
+    if now != commit:
+        commit = f"{commit} when started ({now} when written)"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out.with_suffix(".csv"), index=False)
+    text = report(table, args, time.perf_counter() - started, command.strip(), commit)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return table
+
+
 BAYES_METHODS = ("unsl", "unsl-no-breaks", "unsl-no-opposition", "unsl-no-bottleneck", "cf", "dc")
 POINT_METHODS = ("cf-point", "dc-point")
 

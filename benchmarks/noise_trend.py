@@ -21,16 +21,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multivariate import INNER, TASKS, bayes_row, inner_split, plan
-from provenance import git_commit, machine
+from multivariate import (
+    INNER,
+    LEVELS,
+    TASKS,
+    bayes_row,
+    inner_split,
+    inner_study_parser,
+    plan,
+    run_inner_study,
+)
+from provenance import machine
 
+from bayes_unsl.evaluation import score_names
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,13 +48,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 METHODS = ("unsl", "cf")
 
 
-def run(args: argparse.Namespace) -> pd.DataFrame:
-    sampler = {
-        "chains": args.chains,
-        "warmup": args.warmup,
-        "draws": args.draws,
-        "progress_bar": False,
-    }
+def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
     rows = []
     for name in args.tasks:
         task = TASKS[name]
@@ -111,15 +113,7 @@ COLUMNS = (
     "noise_trend_sd",
     "n_train",
     "n_test",
-    "rmsle",
-    "lpd",
-    "coverage_50",
-    "coverage_80",
-    "coverage_90",
-    "coverage_95",
-    "msce",
-    "crps",
-    "width_90",
+    *score_names(LEVELS),
     "noise_slope_median",
     "r_hat_max",
     "divergences",
@@ -162,40 +156,12 @@ def report(
     )
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--tasks", type=lambda s: s.split(","), default=list(INNER))
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    ap = inner_study_parser(__doc__, RESULTS / "noise_trend")
     ap.add_argument(
         "--trend-sds", type=lambda s: [float(v) for v in s.split(",")], default=[0.0, 0.5]
     )
-    ap.add_argument("--breaks", type=int, default=1)
-    ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--draws", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS / "noise_trend")
-    return ap.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
-    args = parse_args(argv)
-    unknown = sorted(set(args.tasks) - set(INNER))
-    if unknown:
-        raise SystemExit(f"no inner rule for {unknown}; known: {sorted(INNER)}")
-    command = "python benchmarks/noise_trend.py " + " ".join(sys.argv[1:])
-    started = time.perf_counter()
-    commit = git_commit()
-    table = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out.with_suffix(".csv"), index=False)
-    commit_now = git_commit()
-    if commit_now != commit:
-        commit = f"{commit} when started ({commit_now} when written)"
-    text = report(table, args, time.perf_counter() - started, command.strip(), commit)
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
-    return table
+    return run_inner_study(ap.parse_args(argv), "noise_trend.py", run, report)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,20 @@ mean LPD than ``loo-breaks``.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from multivariate import INNER, TASKS, bayes_row, inner_split, plan
-from provenance import git_commit, machine
+from multivariate import (
+    INNER,
+    TASKS,
+    bayes_row,
+    inner_split,
+    inner_study_parser,
+    plan,
+    run_inner_study,
+)
+from provenance import machine
 
 from bayes_unsl.evaluation import loo_compare, select_by_loo
 from bayes_unsl.tables import markdown_table
@@ -109,37 +115,13 @@ def report(table: pd.DataFrame, args, seconds: float, command: str, commit: str)
     )
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--tasks", type=lambda s: s.split(","), default=list(INNER))
-    ap.add_argument("--breaks", type=int, default=1)
-    ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--draws", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "structure")
-    return ap.parse_args(argv)
+def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
+    return pd.DataFrame([row for name in args.tasks for row in study_task(name, args, sampler)])
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
-    args = parse_args(argv)
-    unknown = sorted(set(args.tasks) - set(INNER))
-    if unknown:
-        raise SystemExit(f"no inner rule for {unknown}; known: {sorted(INNER)}")
-    command = "python benchmarks/structure_choice.py " + " ".join(sys.argv[1:])
-    commit, started = git_commit(), time.perf_counter()
-    sampler = dict(chains=args.chains, warmup=args.warmup, draws=args.draws, progress_bar=False)
-    table = pd.DataFrame([row for name in args.tasks for row in study_task(name, args, sampler)])
-    now = git_commit()
-    if now != commit:
-        commit = f"{commit} when started ({now} when written)"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out.with_suffix(".csv"), index=False)
-    text = report(table, args, time.perf_counter() - started, command.strip(), commit)
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
-    return table
+    ap = inner_study_parser(__doc__, ROOT / "benchmarks" / "results" / "structure_choice")
+    return run_inner_study(ap.parse_args(argv), "structure_choice.py", run, report)
 
 
 if __name__ == "__main__":

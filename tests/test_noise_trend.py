@@ -83,6 +83,7 @@ def test_a_trend_in_the_scatter_is_learnt_and_carried_past_the_data(tmp_path):
     constant = bu.fit(frame, "x", "y", **options)
     slope = trended.idata.posterior[NOISE_TREND_SITE].values
     assert slope.shape[-1] == 1
+    assert trended.idata.posterior[NOISE_TREND_SITE].dims[-1] == "input"
     # Scatter 40 times larger at the top than the bottom is a slope of log(40)/2 per z unit.
     assert np.median(slope) > 0.8
     x_new = [2e3, 3e6]

@@ -170,7 +170,8 @@ def _priors(text: str) -> dict:
 
 def _priors_text(priors) -> str:
     """The priors class and the settings that differ from its defaults."""
-    changed = {k: v for k, v in priors.to_dict().items() if v != type(priors)().to_dict()[k]}
+    defaults = type(priors)().to_dict()
+    changed = {k: v for k, v in priors.to_dict().items() if v != defaults[k]}
     name = type(priors).__name__
     if not changed:
         return f"the defaults of {name}"

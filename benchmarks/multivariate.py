@@ -240,12 +240,15 @@ def inner_study_parser(doc: str, out: Path) -> argparse.ArgumentParser:
     return ap
 
 
-def run_inner_study(args: argparse.Namespace, script: str, run, report) -> pd.DataFrame:
+def run_inner_study(
+    args: argparse.Namespace, script: str, title: str, run, describe
+) -> pd.DataFrame:
     """Run a study on the inner splits and write its CSV and Markdown at ``args.out``.
 
-    ``run(args, sampler)`` returns the table; ``report(table, args, seconds, command,
-    commit)`` its Markdown. The commit is the one the run started at (and the one it was
-    written at, where they differ).
+    ``run(args, sampler)`` returns the table; ``describe(table, args)`` the paragraph that
+    explains it and the Markdown lines that follow the inner rules (the table, the
+    decision). The header gives the command, machine, sampler and the commit the run
+    started at (and the one it was written at, where they differ).
     """
     unknown = sorted(set(args.tasks) - set(INNER))
     if unknown:
@@ -259,7 +262,28 @@ def run_inner_study(args: argparse.Namespace, script: str, run, report) -> pd.Da
         commit = f"{commit} when started ({now} when written)"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out.with_suffix(".csv"), index=False)
-    text = report(table, args, time.perf_counter() - started, command.strip(), commit)
+    explanation, body = describe(table, args)
+    text = "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"Command: `{command.strip()}`  ",
+            f"Machine: {machine()}  ",
+            f"Commit: {commit}  ",
+            f"Sampler: {args.chains} chains, {args.warmup} warm-up, {args.draws} draws; "
+            f"seed {args.seed}; UNSL with {args.breaks} break(s) per bottleneck component "
+            "as the multivariate benchmark plans it.  ",
+            f"Wall time: {(time.perf_counter() - started) / 60:.1f} min",
+            "",
+            explanation,
+            "",
+            "| task | inner held-out rule |",
+            "|---|---|",
+            *(f"| {n} | {INNER[n][0]} |" for n in args.tasks),
+            "",
+            *body,
+        ]
+    )
     args.out.with_suffix(".md").write_text(text)
     print(text)
     return table

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from multivariate import (
-    INNER,
     LEVELS,
     TASKS,
     bayes_row,
@@ -36,15 +35,13 @@ from multivariate import (
     plan,
     run_inner_study,
 )
-from provenance import machine
 
 from bayes_unsl.evaluation import score_names
+from bayes_unsl.models.likelihood import NOISE_TREND_SITE
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-
-
 METHODS = ("unsl", "cf")
 
 
@@ -61,7 +58,7 @@ def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
                 p = dataclasses.replace(base, priors={**base.priors, "noise_trend_sd": trend_sd})
                 print(f"{name} / {method} / trend sd {trend_sd}", flush=True)
                 row, fit = bayes_row(task, method, p, train, test, sampler, args.seed)
-                trend = fit.idata.posterior.get("noise_slope")
+                trend = fit.idata.posterior.get(NOISE_TREND_SITE)
                 rows.append(
                     {
                         "task": name,
@@ -121,39 +118,21 @@ COLUMNS = (
 )
 
 
-def report(
-    table: pd.DataFrame, args: argparse.Namespace, seconds: float, command: str, commit: str
-) -> str:
-    rules = "\n".join(f"| {n} | {INNER[n][0]} |" for n in args.tasks)
-    return "\n".join(
-        [
-            "# Noise trend on the multivariate training splits",
-            "",
-            f"Command: `{command}`  ",
-            f"Machine: {machine()}  ",
-            f"Commit: {commit}  ",
-            f"Sampler: {args.chains} chains, {args.warmup} warm-up, {args.draws} draws; "
-            f"seed {args.seed}; UNSL with {args.breaks} break(s) per bottleneck component "
-            "as the multivariate benchmark plans it.  ",
-            f"Wall time: {seconds / 60:.1f} min",
-            "",
-            "Every fit sees only the outer training rows of the multivariate benchmark, split "
-            "again by the inner rule below; the scores are on the inner held-out rows. "
-            "noise_slope_median: posterior median of the trend's slope per input (log sigma "
-            "per unit of standardised log input; blank without the trend).",
-            "",
-            "| task | inner held-out rule |",
-            "|---|---|",
-            rules,
-            "",
-            markdown_table(table[[c for c in COLUMNS if c in table]]),
-            "",
-            "## Decision (rule fixed before the runs: lower mean MSCE and no lower mean LPD)",
-            "",
-            *verdict(table),
-            "",
-        ]
+def describe(table: pd.DataFrame, args: argparse.Namespace) -> tuple[str, list[str]]:
+    explanation = (
+        "Every fit sees only the outer training rows of the multivariate benchmark, split "
+        "again by the inner rule below; the scores are on the inner held-out rows. "
+        "noise_slope_median: posterior median of the trend's slope per input (log sigma "
+        "per unit of standardised log input; blank without the trend)."
     )
+    return explanation, [
+        markdown_table(table[[c for c in COLUMNS if c in table]]),
+        "",
+        "## Decision (rule fixed before the runs: lower mean MSCE and no lower mean LPD)",
+        "",
+        *verdict(table),
+        "",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
@@ -161,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     ap.add_argument(
         "--trend-sds", type=lambda s: [float(v) for v in s.split(",")], default=[0.0, 0.5]
     )
-    return run_inner_study(ap.parse_args(argv), "noise_trend.py", run, report)
+    title = "Noise trend on the multivariate training splits"
+    return run_inner_study(ap.parse_args(argv), "noise_trend.py", title, run, describe)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pandas as pd
 from multivariate import (
-    INNER,
     TASKS,
     bayes_row,
     inner_split,
@@ -32,7 +31,6 @@ from multivariate import (
     plan,
     run_inner_study,
 )
-from provenance import machine
 
 from bayes_unsl.evaluation import loo_compare, select_by_loo
 from bayes_unsl.tables import markdown_table
@@ -81,38 +79,24 @@ def verdict(table: pd.DataFrame) -> str:
     )
 
 
-def report(table: pd.DataFrame, args, seconds: float, command: str, commit: str) -> str:
+def describe(table: pd.DataFrame, args) -> tuple[str, list[str]]:
     columns = ["task", "method", "chosen", "breaks", "n_train", "n_test", *SCORES]
     columns += ["elpd_loo", "r_hat_max", "divergences", "seconds"]
-    return "\n".join(
-        [
-            "# UNSL structure chosen by PSIS-LOO on the multivariate training splits",
-            "",
-            f"Command: `{command}`  ",
-            f"Machine: {machine()}  ",
-            f"Commit: {commit}  ",
-            f"Sampler: {args.chains} chains, {args.warmup} warm-up, {args.draws} draws; seed "
-            f"{args.seed}; UNSL with {args.breaks} break(s) per bottleneck component.  ",
-            f"Wall time: {seconds / 60:.1f} min",
-            "",
-            "Every fit sees the outer training rows only, split again by the inner rules of "
-            "`multivariate.INNER`; scores are on the inner held-out rows. elpd_loo: PSIS-LOO "
-            "on the inner training rows. loo-breaks / loo-all: the structure with the highest "
-            "elpd_loo among {unsl, unsl-no-breaks} / among every structure fitted (column "
-            "chosen).",
-            "",
-            "| task | inner held-out rule |",
-            "|---|---|",
-            *(f"| {n} | {INNER[n][0]} |" for n in args.tasks),
-            "",
-            markdown_table(table[[c for c in columns if c in table]]),
-            "",
-            "## Decision (rule fixed before the runs: lower mean MSCE and no lower mean LPD)",
-            "",
-            verdict(table),
-            "",
-        ]
+    explanation = (
+        "Every fit sees the outer training rows only, split again by the inner rules of "
+        "`multivariate.INNER`; scores are on the inner held-out rows. elpd_loo: PSIS-LOO "
+        "on the inner training rows. loo-breaks / loo-all: the structure with the highest "
+        "elpd_loo among {unsl, unsl-no-breaks} / among every structure fitted (column "
+        "chosen)."
     )
+    return explanation, [
+        markdown_table(table[[c for c in columns if c in table]]),
+        "",
+        "## Decision (rule fixed before the runs: lower mean MSCE and no lower mean LPD)",
+        "",
+        verdict(table),
+        "",
+    ]
 
 
 def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
@@ -121,7 +105,8 @@ def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     ap = inner_study_parser(__doc__, ROOT / "benchmarks" / "results" / "structure_choice")
-    return run_inner_study(ap.parse_args(argv), "structure_choice.py", run, report)
+    title = "UNSL structure chosen by PSIS-LOO on the multivariate training splits"
+    return run_inner_study(ap.parse_args(argv), "structure_choice.py", title, run, describe)
 
 
 if __name__ == "__main__":

@@ -66,14 +66,12 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str, z=None) -> None:
         "log_sigma", dist.Normal(math.log(priors.noise_median), priors.noise_sd)
     )
     sigma = numpyro.deterministic("sigma", priors.noise_floor + jnp.exp(log_sigma))
-    trend_sd = getattr(priors, "noise_trend_sd", 0.0)
-    if trend_sd > 0:
+    if priors.noise_trend_sd > 0:  # ModelSpec refuses it with likelihood "ou"
         if z is None:
             raise ValueError("a noise trend needs the inputs z")
-        if likelihood == "ou":
-            raise ValueError("likelihood 'ou' takes no noise trend (noise_trend_sd must be 0)")
         zz = jnp.reshape(z, (mu.shape[0], -1))
-        slope = numpyro.sample(NOISE_TREND_SITE, dist.Normal(0.0, trend_sd).expand([zz.shape[1]]))
+        trend = dist.Normal(0.0, priors.noise_trend_sd).expand([zz.shape[1]])
+        slope = numpyro.sample(NOISE_TREND_SITE, trend)
         sigma = noise_scale(sigma, slope, zz, priors.noise_floor)
     if likelihood == "student_t":
         noise = StudentT(priors.student_df, mu, sigma)

@@ -246,9 +246,10 @@ def run_inner_study(
     """Run a study on the inner splits and write its CSV and Markdown at ``args.out``.
 
     ``run(args, sampler)`` returns the table; ``describe(table, args)`` the paragraph that
-    explains it and the Markdown lines that follow the inner rules (the table, the
-    decision). The header gives the command, machine, sampler and the commit the run
-    started at (and the one it was written at, where they differ).
+    explains it, the columns to show and the lines of the decision (every such study
+    decides by lower mean MSCE and no lower mean LPD). The header gives the command,
+    machine, sampler and the commit the run started at (and the one it was written at,
+    where they differ).
     """
     unknown = sorted(set(args.tasks) - set(INNER))
     if unknown:
@@ -262,7 +263,7 @@ def run_inner_study(
         commit = f"{commit} when started ({now} when written)"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out.with_suffix(".csv"), index=False)
-    explanation, body = describe(table, args)
+    explanation, columns, decision = describe(table, args)
     text = "\n".join(
         [
             f"# {title}",
@@ -281,7 +282,12 @@ def run_inner_study(
             "|---|---|",
             *(f"| {n} | {INNER[n][0]} |" for n in args.tasks),
             "",
-            *body,
+            markdown_table(table[[c for c in columns if c in table]]),
+            "",
+            "## Decision (rule fixed before the runs: lower mean MSCE and no lower mean LPD)",
+            "",
+            *decision,
+            "",
         ]
     )
     args.out.with_suffix(".md").write_text(text)

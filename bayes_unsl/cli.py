@@ -1,4 +1,4 @@
-"""Command line: ``bayes-unsl fit``, ``bayes-unsl demo`` and ``bayes-unsl report``."""
+"""Command line: ``bayes-unsl fit``, ``backtest``, ``demo`` and ``report``."""
 
 from __future__ import annotations
 
@@ -107,28 +107,77 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     fit_p = sub.add_parser("fit", help="fit a CSV table and write netCDF, plot and summary")
-    fit_p.add_argument("csv", type=Path)
-    fit_p.add_argument("--x", nargs="+", required=True, help="input column(s)")
-    fit_p.add_argument("--y", required=True, help="metric column")
+    _table_args(fit_p)
     fit_p.add_argument("--predict-at", nargs="*", type=float, default=[], metavar="V")
-    fit_p.add_argument("--out", type=Path, required=True, help="output folder")
-    fit_p.add_argument(
-        "--group",
-        default=None,
-        help="fit one curve per value of this column, all in one batched run (fit_many)",
-    )
-    fit_p.add_argument(
-        "--form",
-        default="bnsl",
-        choices=("bnsl", "unsl", "chinchilla", "data_constrained", "m4"),
-        help="functional form (default bnsl)",
-    )
     _sampler_args(fit_p)
+    _backtest_args(sub)
     demo_p = sub.add_parser("demo", help="fit the shipped 4-digit addition curve")
     demo_p.add_argument("--out", type=Path, default=Path("demo_out"))
     _sampler_args(demo_p)
     _report_args(sub)
     return parser
+
+
+def _table_args(p: argparse.ArgumentParser) -> None:
+    """What to fit: the table, its columns, the curves in it and the form."""
+    p.add_argument("csv", type=Path)
+    p.add_argument("--x", nargs="+", required=True, help="input column(s)")
+    p.add_argument("--y", required=True, help="metric column")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--group",
+        default=None,
+        help="one curve per value of this column, all in one batched run (fit_many)",
+    )
+    p.add_argument(
+        "--form",
+        default="bnsl",
+        choices=("bnsl", "unsl", "chinchilla", "data_constrained", "m4"),
+        help="functional form (default bnsl)",
+    )
+
+
+def _backtest_args(sub) -> None:
+    bt_p = sub.add_parser(
+        "backtest",
+        help="refit on the smaller runs, forecast the larger ones and score the intervals",
+    )
+    _table_args(bt_p)
+    bt_p.add_argument(
+        "--holdout",
+        nargs="+",
+        type=float,
+        default=[0.3],
+        metavar="SHARE",
+        help="share(s) of each curve's rows held out, largest scale first (default 0.3)",
+    )
+    bt_p.add_argument(
+        "--by", default=None, help="column that orders the runs by scale (default: the input)"
+    )
+    bt_p.add_argument(
+        "--future-break",
+        nargs="+",
+        action="extend",
+        type=_future_break,
+        default=[],
+        metavar="RATE,SLOPE_SD[,AWAY_SD]",
+        help="further-break prior(s) to score beside the fit's own (single input)",
+    )
+    _sampler_args(bt_p)
+
+
+def _future_break(text: str) -> tuple[str, dict]:
+    """One --future-break value: rate, slope sd toward the limit and, optionally, away."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (2, 3) or not all(np.isfinite(v) and v >= 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected RATE,SLOPE_SD[,AWAY_SD], numbers >= 0 (0: data-relative sd): {text!r}"
+        )
+    names = ("rate", "slope_sd", "away_sd")
+    return f"future break {text}", dict(zip(names, values, strict=False))
 
 
 def _report_args(sub) -> None:
@@ -422,6 +471,52 @@ def _fit_groups(frame: pd.DataFrame, x, args: argparse.Namespace, predict_at) ->
     return 0 if fits.all_converged else 3
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from bayes_unsl.backtest import backtest
+
+    wanted = [*args.x, args.y, *(c for c in (args.group, args.by) if c)]
+    frame = _read_csv(args.csv, wanted)
+    if args.out.exists() and not args.out.is_dir():
+        raise _fail(f"--out {args.out} exists and is not a folder")
+    x = args.x[0] if len(args.x) == 1 else args.x
+    try:
+        result = backtest(
+            frame,
+            x,
+            args.y,
+            holdout=args.holdout,
+            by=args.by,
+            group=args.group,
+            future_breaks=dict(args.future_break),
+            **_options(args),
+        )
+    except ValueError as err:
+        raise _fail(str(err)) from None
+    command = "bayes-unsl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result.save(args.out, command=command)
+    summary = result.summary()
+    unconverged = len(result.unconverged)
+    for key, message in result.errors.items():
+        sys.stderr.write(f"left out {key}: {message}\n")
+    if unconverged:
+        sys.stderr.write(f"NOT CONVERGED: {unconverged} refit(s); their scores are not reliable\n")
+    if args.json:
+        payload = {
+            "out": str(args.out),
+            "summary": summary.to_dict(orient="records"),
+            "not_converged": unconverged,
+            "errors": {str(k): v for k, v in result.errors.items()},
+        }
+        print(json.dumps(payload, default=str))
+    else:
+        print(summary.to_string(index=False))
+        print(
+            f"wrote {args.out}: backtest.md, summary.csv, scores.csv, predictions.csv, "
+            "reliability.png, data.csv, settings.json"
+        )
+    return 3 if unconverged else 0
+
+
 def _json_diag(diag: dict) -> dict:
     keys = ("r_hat_max", "ess_bulk_min", "divergences", "converged", "seconds")
     return {k: diag[k] for k in keys if k in diag}
@@ -552,6 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_fit(args)
         if args.command == "report":
             return _cmd_report(args, argv)
+        if args.command == "backtest":
+            return _cmd_backtest(args)
         return _cmd_demo(args)
 
 

@@ -41,6 +41,7 @@ from bayes_unsl.evaluation.splits import (
     benchmark_split,
     double_descent_context,
     double_descent_split,
+    future_split,
     match_resolution,
     steepest_cut_split,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "crps",
     "double_descent_context",
     "double_descent_split",
+    "future_split",
     "match_resolution",
     "steepest_cut_split",
     "interval_score",

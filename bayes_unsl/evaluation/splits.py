@@ -24,6 +24,7 @@ __all__ = [
     "benchmark_split",
     "double_descent_context",
     "double_descent_split",
+    "future_split",
     "match_resolution",
     "steepest_cut_split",
 ]
@@ -65,6 +66,39 @@ def benchmark_split(curve: pd.DataFrame, split: str = "split") -> Split:
     if not is_train.any() or is_train.all():
         raise ValueError("a curve needs both 'train' and 'extrapolate' rows")
     return _parts(curve, is_train.to_numpy(), ~is_train.to_numpy())
+
+
+def future_split(frame: pd.DataFrame, key, holdout: float, *, min_heldout: int = 1) -> Split:
+    """Hold out the rows of largest ``key``: what a forecast made earlier would have faced.
+
+    ``key`` (one value per row, e.g. the input, or the compute 6ND of a multi-input table)
+    orders the rows by scale. The ``max(min_heldout, round(holdout * n))`` rows of largest
+    key are held out, and with them every row that ties the smallest held-out key, so that
+    runs at one scale (several seeds, or the models of one compute budget) stay together.
+    Rows keep their order and columns; the index is reset. Nothing here reads y.
+    """
+    if not 0.0 < holdout < 1.0:
+        raise ValueError(f"holdout must lie strictly between 0 and 1, got {holdout!r}")
+    values = np.asarray(key, dtype=float)
+    if values.shape != (len(frame),):
+        raise ValueError(
+            f"the ordering key has shape {values.shape}; expected one value per row ({len(frame)})"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"the ordering key has {int(np.sum(~np.isfinite(values)))} nan/inf")
+    n_held = max(int(min_heldout), int(round(holdout * len(frame))))
+    if n_held >= len(frame):
+        raise ValueError(
+            f"{len(frame)} row(s): holding out {n_held} (holdout {holdout}) leaves none to fit"
+        )
+    threshold = np.sort(values, kind="stable")[len(frame) - n_held]
+    held = values >= threshold
+    if held.all():
+        raise ValueError(
+            f"every row ties at the ordering key's held-out threshold {threshold:g}: "
+            "nothing is left to fit"
+        )
+    return _parts(frame, ~held, held)
 
 
 def double_descent_context(n: int) -> int:

@@ -1,0 +1,201 @@
+"""Backtests: leave-future-out splits, refits, and scores of the forecasts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_unsl as bu
+from bayes_unsl.backtest import AS_FITTED, backtest, ordering_key
+from bayes_unsl.cli import main
+from bayes_unsl.evaluation import future_split
+from tests.conftest import QUICK, X, Y
+
+NO_BREAK = {"no further break": {"rate": 0.0}}
+
+
+# -- the split rule -----------------------------------------------------------------------
+
+
+def test_future_split_holds_out_the_largest_scales_and_keeps_ties_together():
+    frame = pd.DataFrame({"x": [3, 1, 5, 2, 5, 3, 4, 5], "y": list("abcdefgh")})  # y unread
+    train, held = future_split(frame, frame["x"], 0.25)  # 2 rows asked, 3 tie at 5
+    assert sorted(held["x"]) == [5, 5, 5] and sorted(train["x"]) == [1, 2, 3, 3, 4]
+    train, held = future_split(frame, frame["x"], 0.5)
+    assert sorted(held["x"]) == [4, 5, 5, 5]
+    assert list(train["y"]) == ["a", "b", "d", "f"]  # rows keep their order
+    _, held = future_split(frame, frame["x"], 0.01, min_heldout=4)
+    assert len(held) == 4
+
+
+@pytest.mark.parametrize(
+    ("key", "holdout", "message"),
+    [
+        ([1, 2, 3, 4], 0.0, "strictly between 0 and 1"),
+        ([1, 2, 3, 4], 1.0, "strictly between 0 and 1"),
+        ([1, 2, 3], 0.3, "one value per row"),
+        ([1, np.nan, 3, 4], 0.3, "nan/inf"),
+        ([2, 2, 2, 2], 0.3, "every row ties"),
+        ([1, 2, 3, 4], 0.9, "leaves none to fit"),
+    ],
+)
+def test_future_split_refuses_what_it_cannot_split(key, holdout, message):
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match=message):
+        future_split(frame, key, holdout)
+
+
+def test_ordering_key_takes_the_input_a_column_or_a_function():
+    frame = pd.DataFrame({"n": [1.0, 2.0], "d": [10.0, 5.0]})
+    assert list(ordering_key(frame, ["n"], None)) == [1.0, 2.0]
+    assert list(ordering_key(frame, ["n", "d"], "d")) == [10.0, 5.0]
+    assert list(ordering_key(frame, ["n", "d"], lambda t: 6 * t.n * t.d)) == [60.0, 60.0]
+    with pytest.raises(ValueError, match="say what orders the runs"):
+        ordering_key(frame, ["n", "d"], None)
+    with pytest.raises(ValueError, match="column 'c' not found"):
+        ordering_key(frame, ["n"], "c")
+    with pytest.raises(ValueError, match="one value per row"):
+        ordering_key(frame, ["n"], lambda t: [1.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"holdout": 1.5}, "strictly between 0 and 1"),
+        ({"holdout": (0.2, 0.2)}, "repeat"),
+        ({"future_breaks": {"a": {"rate": 1, "slope": 2}}}, "unknown setting"),
+        ({"future_breaks": {AS_FITTED: {"rate": 1}}}, "names the fit's own"),
+        ({"future_breaks": NO_BREAK, "form": "m4"}, "form with breaks"),
+        ({"group": "curve"}, "group column 'curve' not found"),
+        ({"min_heldout": 0}, "min_heldout"),
+    ],
+)
+def test_backtest_refuses_bad_settings_before_fitting(addition, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        backtest(addition[0], X, Y, **kwargs)
+
+
+def test_backtest_refuses_bad_values_anywhere(addition):
+    frame = addition[0].copy()
+    frame.loc[13, Y] = np.nan  # a held-out row: checked all the same
+    with pytest.raises(ValueError, match=Y):
+        backtest(frame, X, Y)
+
+
+# -- one curve ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def curve_backtest():
+    frame = bu.datasets.load("four_digit_addition")
+    return backtest(frame, X, Y, holdout=0.2, future_breaks=NO_BREAK, seed=2, warn=False, **QUICK)
+
+
+def test_one_curve_is_refitted_on_its_smaller_runs(curve_backtest):
+    (part,) = curve_backtest.parts
+    assert len(part.train) == 14 and len(part.heldout) == 3
+    assert part.train[X].max() < part.heldout[X].min()
+    assert part.fit.idata.observed_data["log_y"].size == 14
+
+
+def test_scores_agree_with_the_predictions_they_come_from(curve_backtest):
+    scores = curve_backtest.scores().set_index("variant")
+    points = curve_backtest.predictions()
+    assert set(scores.index) == {AS_FITTED, "no further break"}
+    for variant, rows in points.groupby("variant"):
+        for level in (50, 90):
+            inside = (rows[f"lower_{level}"] <= rows["observed"]) & (
+                rows["observed"] <= rows[f"upper_{level}"]
+            )
+            assert scores.loc[variant, f"coverage_{level}"] == pytest.approx(inside.mean())
+        rmsle = np.sqrt(np.mean(rows["log_error"] ** 2))
+        assert scores.loc[variant, "rmsle"] == pytest.approx(rmsle)
+    summary = curve_backtest.summary().set_index("variant")
+    for column in ("coverage_50", "coverage_90", "rmsle", "lpd", "msce"):
+        assert summary[column].to_dict() == pytest.approx(scores[column].to_dict())
+
+
+def test_variants_predict_from_the_same_refit(curve_backtest):
+    (part,) = curve_backtest.parts
+    points = curve_backtest.predictions()
+    variant = points[points["variant"] == "no further break"]
+    expected = part.fit.with_future_break(rate=0.0).samples(part.heldout[[X]])
+    np.testing.assert_allclose(variant["median"], np.median(expected, axis=0))
+    as_fitted = points[points["variant"] == AS_FITTED]
+    np.testing.assert_allclose(
+        as_fitted["median"], np.median(part.fit.samples(part.heldout[[X]]), 0)
+    )
+
+
+def test_a_saved_backtest_carries_what_reproduces_it(curve_backtest, tmp_path):
+    out = curve_backtest.save(tmp_path / "bt", command="python make_backtest.py")
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "backtest.md",
+        "summary.csv",
+        "scores.csv",
+        "predictions.csv",
+        "reliability.png",
+        "data.csv",
+        "settings.json",
+    }
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["fit_options"]["seed"] == 2 and settings["holdouts"] == [0.2]
+    assert settings["versions"]["bayes_unsl"] == bu.__version__
+    data = pd.read_csv(out / "data.csv")
+    pd.testing.assert_frame_equal(data, curve_backtest.data, check_dtype=False)
+    text = (out / "backtest.md").read_text()
+    assert "python make_backtest.py" in text and "## Pooled over curves" in text
+
+
+# -- many curves ----------------------------------------------------------------------------
+
+
+def test_many_curves_are_pooled_and_short_ones_listed(addition):
+    frame = bu.datasets.load("double_descent")
+    two = frame[frame["task"].isin(frame["task"].unique()[:2])]
+    first = two[two["task"] == two["task"].iloc[0]]
+    one, pair = first.iloc[:1].assign(task="one row"), first.iloc[:2].assign(task="two rows")
+    data = pd.concat([two, one, pair], ignore_index=True)
+    result = backtest(
+        data, "x_value", "metric_value", group="task", holdout=0.3, breaks=0, warn=False, **QUICK
+    )
+    assert set(result.errors) == {(0.3, "one row"), (0.3, "two rows")}
+    assert "leaves none to fit" in result.errors[(0.3, "one row")]  # the split
+    assert "too few" in result.errors[(0.3, "two rows")]  # the fit: 1 point left
+    scores = result.scores()
+    assert len(scores) == 2 and not {"one row", "two rows"} & set(scores["task"])
+    (summary,) = result.summary().to_dict(orient="records")
+    assert summary["curves"] == 2 and summary["n_test"] == scores["n_test"].sum()
+    assert summary["coverage_90_lo"] <= summary["coverage_90"] <= summary["coverage_90_hi"]
+    hits = (scores["coverage_90"] * scores["n_test"]).sum()
+    assert summary["coverage_90"] == pytest.approx(hits / scores["n_test"].sum())
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def test_backtest_command_writes_its_folder(tmp_path, capsys):
+    csv = tmp_path / "curve.csv"
+    bu.datasets.load("four_digit_addition").to_csv(csv, index=False)
+    out = tmp_path / "bt"
+    args = ["backtest", str(csv), "--x", X, "--y", Y, "--out", str(out), "--holdout", "0.2"]
+    args += ["--future-break", "0,0", "--chains", "2", "--warmup", "200", "--draws", "200"]
+    code = main([*args, "--retries", "0", "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code in (0, 3) and (code == 3) == (payload["not_converged"] > 0)
+    assert [r["variant"] for r in payload["summary"]] == [AS_FITTED, "future break 0,0"]
+    assert (out / "backtest.md").exists() and (out / "reliability.png").exists()
+
+
+@pytest.mark.parametrize("value", ["2", "a,b", "1,-2", "1,2,3,4"])
+def test_backtest_command_refuses_a_bad_future_break(tmp_path, value, capsys):
+    with pytest.raises(SystemExit):
+        main(
+            ["backtest", "x.csv", "--x", "x", "--y", "y", "--out", str(tmp_path)]
+            + ["--future-break", value]
+        )
+    assert "RATE,SLOPE_SD" in capsys.readouterr().err

@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from bayes_unsl import datasets  # noqa: E402
 from bayes_unsl.allocation import allocation_exponents, compute_optimal  # noqa: E402
+from bayes_unsl.backtest import Backtest, backtest  # noqa: E402
 from bayes_unsl.batch import FitCollection, fit_many, load_many  # noqa: E402
 from bayes_unsl.devices import use_cpu_cores  # noqa: E402
 from bayes_unsl.fit import Fit, fit, load, prior_predictive  # noqa: E402
@@ -21,6 +22,7 @@ from bayes_unsl.report import report  # noqa: E402
 
 __all__ = [
     "BNSLPriors",
+    "Backtest",
     "ConvergenceWarning",
     "Fit",
     "FitCollection",
@@ -28,6 +30,7 @@ __all__ = [
     "UNSLPriors",
     "__version__",
     "allocation_exponents",
+    "backtest",
     "compute_optimal",
     "datasets",
     "fit",

@@ -184,7 +184,7 @@ class Backtest:
         self.parts, self.x_names, self.y_name, self.group = parts, x_names, y, group
         self.variants, self.levels, self.errors = variants, levels, errors
         self.key_name, self.data, self.options = key_name, data, options
-        self._reliability_levels = tuple(sorted(set(levels) | set(MSCE_LEVELS)))
+        self.count_levels = tuple(sorted(set(levels) | set(MSCE_LEVELS)))
         self._rows, self._points, self._counts = [], [], {}
         for part in parts:
             for name, change in variants.items():
@@ -227,7 +227,7 @@ class Backtest:
             }
         )
         self._counts[(part.holdout, variant, part.group)] = coverage_counts(
-            draws, y_true, self._reliability_levels
+            draws, y_true, self.count_levels
         )
         table = interval_table(draws, self.levels)
         table.insert(0, "observed", y_true)
@@ -249,10 +249,11 @@ class Backtest:
         median, mean and intervals, its PIT and log error (log median - log observed)."""
         return pd.concat(self._points, ignore_index=True)
 
-    def pooled_counts(self, holdout: float, variant: str) -> list[CoverageCounts]:
-        """Coverage counts of every curve at one holdout and variant (levels: those asked
-        for and the MSCE levels)."""
-        return [c for (h, v, _), c in self._counts.items() if h == holdout and v == variant]
+    def coverage_counts(self, holdout: float, variant: str) -> dict[Any, CoverageCounts]:
+        """Coverage counts of every curve (by group; None for one curve) at one holdout and
+        variant, at :attr:`count_levels` (the levels asked for and the MSCE levels); counts
+        add up, so curves pool by summing them."""
+        return {g: c for (h, v, g), c in self._counts.items() if h == holdout and v == variant}
 
     def summary(self, confidence: float = 0.9) -> pd.DataFrame:
         """Held-out points pooled per holdout and variant: coverage at each level, MSCE over
@@ -262,7 +263,7 @@ class Backtest:
         scores, points = self.scores(), self.predictions()
         rows = []
         for (holdout, variant), block in scores.groupby(["holdout", "variant"], sort=False):
-            counts = CoverageCounts.pool(self.pooled_counts(holdout, variant))
+            counts = CoverageCounts.pool(list(self.coverage_counts(holdout, variant).values()))
             cov = dict(zip(counts.levels, counts.coverage, strict=True))
             mine = points[(points["holdout"] == holdout) & (points["variant"] == variant)]
             row = {
@@ -277,9 +278,9 @@ class Backtest:
                 "converged": float(block["converged"].mean()),
             }
             if len(block) > 1 and 0.9 in cov:
-                at = self._reliability_levels.index(0.9)
+                at = self.count_levels.index(0.9)
                 lo, hi = pooled_coverage_interval(
-                    self.pooled_counts(holdout, variant), confidence=confidence
+                    list(self.coverage_counts(holdout, variant).values()), confidence=confidence
                 )[at]
                 row.update(coverage_90_lo=float(lo), coverage_90_hi=float(hi))
             rows.append(row)
@@ -292,11 +293,11 @@ class Backtest:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(4.8, 4.4))
-        levels = np.array(self._reliability_levels)
+        levels = np.array(self.count_levels)
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
         for holdout in dict.fromkeys(p.holdout for p in self.parts):
             for variant in self.variants:
-                counts = CoverageCounts.pool(self.pooled_counts(holdout, variant))
+                counts = CoverageCounts.pool(list(self.coverage_counts(holdout, variant).values()))
                 label = f"holdout {holdout:g}" + ("" if variant == AS_FITTED else f", {variant}")
                 ax.plot(levels, counts.coverage, marker="o", ms=3, label=label)
         ax.set(

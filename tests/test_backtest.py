@@ -12,7 +12,7 @@ import bayes_unsl as bu
 from bayes_unsl.backtest import AS_FITTED, backtest, ordering_key
 from bayes_unsl.cli import main
 from bayes_unsl.evaluation import future_split
-from tests.conftest import QUICK, X, Y
+from tests.conftest import QUICK, X, Y, load_benchmark
 
 NO_BREAK = {"no further break": {"rate": 0.0}}
 
@@ -199,3 +199,29 @@ def test_backtest_command_refuses_a_bad_future_break(tmp_path, value, capsys):
             + ["--future-break", value]
         )
     assert "RATE,SLOPE_SD" in capsys.readouterr().err
+
+
+# -- the validity study's verdict -----------------------------------------------------------
+
+
+def test_the_validity_verdict_counts_agreeing_groups_and_the_rank_correlation():
+    study = load_benchmark("backtest_validity")
+    pooled = pd.DataFrame(
+        {
+            "group": ["IC", "IC", "DD", "DD", "NLP", "NLP", "addition", "addition"],
+            "split": ["inner", "outer"] * 4,
+            "coverage_90": [0.6, 0.7, 0.9, 0.95, 0.9, 0.5, 0.2, 0.3],
+        }
+    )
+    rows = pd.DataFrame(
+        {
+            "curve": ["a", "a", "b", "b", "c", "c"],
+            "split": ["inner", "outer"] * 3,
+            "coverage_90": [0.1, 0.2, 0.5, 0.6, 0.9, 1.0],
+        }
+    )
+    lines, met = study.verdicts(pooled, rows)
+    assert met  # IC, DD, addition agree; NLP does not; rank correlation 1
+    assert "NLP: inner 90% coverage 0.90, outer 0.50: opposite sides" in lines[2]
+    rows.loc[rows["split"] == "outer", "coverage_90"] = [1.0, 0.6, 0.2]
+    assert not study.verdicts(pooled, rows)[1]  # correlation -1

@@ -225,3 +225,26 @@ def test_the_validity_verdict_counts_agreeing_groups_and_the_rank_correlation():
     assert "NLP: inner 90% coverage 0.90, outer 0.50: opposite sides" in lines[2]
     rows.loc[rows["split"] == "outer", "coverage_90"] = [1.0, 0.6, 0.2]
     assert not study.verdicts(pooled, rows)[1]  # correlation -1
+
+
+def test_a_multi_input_table_is_ordered_by_the_scale_given():
+    from tests.test_form_models import cf_table
+
+    table = cf_table()
+    compute = 6 * table["N"] * table["D"]
+    result = backtest(
+        table,
+        ["N", "D"],
+        "loss",
+        by=lambda d: 6 * d.N * d.D,
+        holdout=0.25,
+        form="chinchilla",
+        warn=False,
+        **QUICK,
+    )
+    (part,) = result.parts
+    assert (6 * part.train["N"] * part.train["D"]).max() < compute.max()
+    assert (6 * part.heldout["N"] * part.heldout["D"]).min() >= np.quantile(compute, 0.7)
+    points = result.predictions()
+    assert list(points.columns[2:5]) == ["N", "D", "observed"]
+    assert result.summary()["n_test"].item() == len(part.heldout)

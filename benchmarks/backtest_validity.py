@@ -139,6 +139,16 @@ def verdicts(pooled: pd.DataFrame, rows: pd.DataFrame) -> tuple[list[str], bool]
         + ("same side of 0.85" if a else "opposite sides of 0.85")
         for g, a, i, o in agree
     ]
+    by_level = {
+        level: pooled.pivot(index="group", columns="split", values=f"coverage_{100 * level:g}")
+        for level in SHOWN
+    }
+    lines += [
+        f"- inner coverage above outer at the {100 * level:g}% level in "
+        f"{int((w['inner'] > w['outer']).sum())} of {len(w)} groups "
+        f"(mean difference {float((w['inner'] - w['outer']).mean()):+.2f})"
+        for level, w in by_level.items()
+    ]
     lines += [
         f"- rank correlation of inner and outer 90% coverage over {len(both)} curves: {rho:.2f}",
         f"- criterion {'met' if met else 'not met'}: {n_agree} of {len(agree)} groups agree "

@@ -213,6 +213,8 @@ def test_the_validity_verdict_counts_agreeing_groups_and_the_rank_correlation():
             "coverage_90": [0.6, 0.7, 0.9, 0.95, 0.9, 0.5, 0.2, 0.3],
         }
     )
+    for level in (50, 80, 95):
+        pooled[f"coverage_{level}"] = pooled["coverage_90"]
     rows = pd.DataFrame(
         {
             "curve": ["a", "a", "b", "b", "c", "c"],
@@ -223,6 +225,7 @@ def test_the_validity_verdict_counts_agreeing_groups_and_the_rank_correlation():
     lines, met = study.verdicts(pooled, rows)
     assert met  # IC, DD, addition agree; NLP does not; rank correlation 1
     assert "NLP: inner 90% coverage 0.90, outer 0.50: opposite sides" in lines[2]
+    assert "above outer at the 90% level in 1 of 4 groups (mean difference +0.04)" in lines[6]
     rows.loc[rows["split"] == "outer", "coverage_90"] = [1.0, 0.6, 0.2]
     assert not study.verdicts(pooled, rows)[1]  # correlation -1
 

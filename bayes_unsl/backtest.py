@@ -56,6 +56,7 @@ class BacktestPart:
     train: pd.DataFrame
     heldout: pd.DataFrame
     fit: Any  # bayes_unsl.Fit
+    decades_ahead: float  # log10 of the largest held-out scale over the largest fitted one
 
 
 def _holdouts(holdout: float | Sequence[float]) -> tuple[float, ...]:
@@ -112,11 +113,16 @@ def _variants(future_breaks: Mapping[str, Mapping[str, float]] | None) -> dict[s
     return out
 
 
-def _split(frame, key, holdout, min_heldout, label) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(frame, key, holdout, min_heldout, label) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """``future_split`` with the curve named in its errors, and how far the held-out runs
+    reach past the fitted ones (decades of the ordering key; NaN where it is not positive)."""
     try:
-        return future_split(frame, key, holdout, min_heldout=min_heldout)
+        train, held = future_split(frame, key, holdout, min_heldout=min_heldout)
     except ValueError as err:
         raise ValueError(f"{label}holdout {holdout}: {err}") from None
+    top = np.sort(key)[len(train) - 1], np.max(key)
+    ahead = float(np.log10(top[1] / top[0])) if min(top) > 0 else float("nan")
+    return train, held, ahead
 
 
 def _fit_parts(
@@ -134,8 +140,9 @@ def _fit_parts(
     from bayes_unsl.fit import fit
 
     if group is None:
-        train, held = _split(frame, key, holdout, min_heldout, "")
-        return [BacktestPart(holdout, None, train, held, fit(train, x, y, **fit_options))], {}
+        train, held, ahead = _split(frame, key, holdout, min_heldout, "")
+        fitted = fit(train, x, y, **fit_options)
+        return [BacktestPart(holdout, None, train, held, fitted, ahead)], {}
     splits, errors = {}, {}
     for name, rows in frame.groupby(group, sort=False).groups.items():
         position = frame.index.get_indexer(rows)
@@ -147,12 +154,12 @@ def _fit_parts(
             errors[name] = str(err)
     if not splits:
         raise ValueError("no group could be split: " + "; ".join(errors.values()))
-    train_all = pd.concat([train for train, _ in splits.values()], ignore_index=True)
+    train_all = pd.concat([train for train, _, _ in splits.values()], ignore_index=True)
     fits = fit_many(train_all, group, x, y, **fit_options)
     errors.update(fits.errors)
     parts = [
-        BacktestPart(holdout, name, train, held, fits[name])
-        for name, (train, held) in splits.items()
+        BacktestPart(holdout, name, train, held, fits[name], ahead)
+        for name, (train, held, ahead) in splits.items()
         if name not in fits.errors
     ]
     return parts, errors
@@ -217,6 +224,7 @@ class Backtest:
                 **ident,
                 "n_train": len(part.train),
                 "n_test": len(part.heldout),
+                "decades_ahead": part.decades_ahead,
                 **{
                     k: v
                     for k, v in score_all(draws, y_true, self.levels, scale=scale).items()
@@ -239,9 +247,11 @@ class Backtest:
         self._points.append(pd.concat([head, table], axis=1))
 
     def scores(self) -> pd.DataFrame:
-        """One row per refit and variant: sizes, the scores of its held-out points, and
-        convergence. ``lpd`` is per point, of y divided by the largest fitted y (so curves of
-        unlike magnitude compare); ``msce`` covers these points only."""
+        """One row per refit and variant: sizes, how far the held-out runs reach past the
+        fitted ones (``decades_ahead``, of the ordering scale: compare it with the distance
+        you mean to forecast), the scores of its held-out points, and convergence. ``lpd``
+        is per point, of y divided by the largest fitted y (so curves of unlike magnitude
+        compare); ``msce`` covers these points only."""
         return pd.DataFrame(self._rows)
 
     def predictions(self) -> pd.DataFrame:
@@ -256,10 +266,11 @@ class Backtest:
         return {g: c for (h, v, g), c in self._counts.items() if h == holdout and v == variant}
 
     def summary(self, confidence: float = 0.9) -> pd.DataFrame:
-        """Held-out points pooled per holdout and variant: coverage at each level, MSCE over
-        the MSCE levels, RMSLE, mean log density per point, the share of refits that
-        converged; with several curves, ``coverage_<90>_lo`` / ``_hi``: a ``confidence``
-        interval for pooled 90% coverage that resamples whole curves."""
+        """Held-out points pooled per holdout and variant: the median ``decades_ahead`` over
+        curves, coverage at each level, MSCE over the MSCE levels, RMSLE, mean log density
+        per point, the share of refits that converged; with several curves,
+        ``coverage_90_lo`` / ``_hi``: a ``confidence`` interval for pooled 90% coverage
+        that resamples whole curves."""
         scores, points = self.scores(), self.predictions()
         rows = []
         for (holdout, variant), block in scores.groupby(["holdout", "variant"], sort=False):
@@ -271,6 +282,7 @@ class Backtest:
                 "variant": variant,
                 "curves": len(block),
                 "n_test": counts.n_points,
+                "decades_ahead": float(block["decades_ahead"].median()),
                 "rmsle": float(np.sqrt(np.mean(mine["log_error"] ** 2))),
                 "lpd": float(np.average(block["lpd"], weights=block["n_test"])),
                 **{f"coverage_{100 * lv:.10g}": float(cov[lv]) for lv in self.levels},

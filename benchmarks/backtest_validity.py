@@ -70,6 +70,7 @@ def outer_rows(curves: Sequence[Curve], fits, levels: Sequence[float]) -> list[d
                 "curve": c.key,
                 "split": "outer",
                 **score_all(draws, c.held_y, LEVELS, scale=scale),
+                "decades_ahead": float(np.log10(c.held_x.max() / c.train_x.max())),
                 "converged": fits[c.key].converged,
                 "counts": coverage_counts(draws, c.held_y, levels),
             }
@@ -104,6 +105,7 @@ def pooled_by_group(rows: pd.DataFrame) -> pd.DataFrame:
                 "split": split,
                 "curves": len(block),
                 "points": counts.n_points,
+                "decades_ahead": float(block["decades_ahead"].median()),
                 **{f"coverage_{100 * v:g}": cov[v] for v in SHOWN},
                 "msce": float(np.mean([(cov[v] - v) ** 2 for v in MSCE_LEVELS])),
                 "lpd": float(block["lpd"].mean()),

@@ -251,3 +251,10 @@ def test_a_multi_input_table_is_ordered_by_the_scale_given():
     points = result.predictions()
     assert list(points.columns[2:5]) == ["N", "D", "observed"]
     assert result.summary()["n_test"].item() == len(part.heldout)
+
+
+def test_decades_ahead_is_how_far_the_held_out_runs_reach(curve_backtest):
+    (part,) = curve_backtest.parts
+    expected = np.log10(part.heldout[X].max() / part.train[X].max())
+    assert curve_backtest.scores()["decades_ahead"].tolist() == pytest.approx([expected] * 2)
+    assert curve_backtest.summary()["decades_ahead"].tolist() == pytest.approx([expected] * 2)

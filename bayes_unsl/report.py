@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_unsl import __version__
+from bayes_unsl.backtest import Backtest
 from bayes_unsl.evaluation.model_choice import check_same_data, loo_compare, pointwise_loo
 from bayes_unsl.fit import DEFAULT_LEVELS, Fit
 from bayes_unsl.inference.diagnostics import convergence_problems
@@ -63,6 +64,7 @@ def report(
     thresholds: Iterable[float] | float = (),
     title: str | None = None,
     command: str | None = None,
+    backtest: Backtest | None = None,
 ) -> Path:
     """Write one self-contained HTML report of ``fits`` to ``path`` (atomically) and return it.
 
@@ -75,13 +77,17 @@ def report(
     say so).
     ``thresholds``: metric values for P(metric below threshold) and the crossing scale.
     ``command``: the command that made the fits, shown so that a reader can rerun it.
+    ``backtest``: a :func:`bayes_unsl.backtest` of the same metric, whose forecasts of
+    runs already made are shown beside the forecast (its summary and reliability diagram).
     The whole document is built before anything is written, so a failure leaves an
     existing file at ``path`` as it was.
     """
     named = _named_fits(fits)
     thresholds = _thresholds(thresholds)
     grids = {name: _scales(f, scales) for name, f in named.items()}
-    document = _document(named, grids, thresholds, title, command)
+    if backtest is not None:
+        _check_backtest(named, backtest)
+    document = _document(named, grids, thresholds, title, command, backtest)
     return write_atomic(path, lambda tmp: tmp.write_text(document, encoding="utf-8"))
 
 
@@ -113,6 +119,16 @@ def _named_fits(fits: Fit | Mapping[Any, Fit]) -> dict[str, Fit]:
         except ValueError as err:
             raise ValueError(f"{err}; a report compares fits of the same data only") from None
     return named
+
+
+def _check_backtest(fits: dict[str, Fit], backtest: Backtest) -> None:
+    if not isinstance(backtest, Backtest):
+        raise TypeError(f"backtest must be a bayes_unsl.Backtest, got {type(backtest).__name__}")
+    first = next(iter(fits.values()))
+    if backtest.y_name != first.y_name:
+        raise ValueError(
+            f"the backtest scores {backtest.y_name!r} but the fits model {first.y_name!r}"
+        )
 
 
 def _model_label(fit: Fit) -> str:
@@ -218,6 +234,7 @@ def _document(
     thresholds: list[float],
     title: str | None,
     command: str | None,
+    backtest: Backtest | None = None,
 ) -> str:
     first = next(iter(fits.values()))
     inputs = ", ".join(_input_names(fits))
@@ -232,6 +249,7 @@ def _document(
         _intervals_section(fits, scales),
         _thresholds_section(fits, scales, thresholds),
         _comparison_section(fits) if len(fits) > 1 else "",
+        _backtest_section(backtest) if backtest is not None else "",
         _reproduce_section(fits, command),
     ]
     return (
@@ -493,6 +511,36 @@ def _comparison_section(fits: dict[str, Fit]) -> str:
     ]
     body = text + _table(frame) + "".join(_note(w) for w in warn)
     return _section("comparison", "Model comparison (PSIS-LOO)", body)
+
+
+def _backtest_section(backtest: Backtest) -> str:
+    import matplotlib.pyplot as plt
+
+    body = [
+        f"<p>Refits on the smaller runs (ordered by {_e(backtest.key_name)}), forecasting the "
+        "larger runs already made, pooled over curves per holdout and variant. "
+        "<code>decades_ahead</code>: how far the held-out runs reach past the refit's data; "
+        "compare it with the distance of the forecast above.</p>",
+        _table(backtest.summary()),
+    ]
+    if backtest.unconverged:
+        shown = ", ".join(
+            f"holdout {h:g}" + ("" if g is None else f" {g}") for h, g in backtest.unconverged
+        )
+        body.append(f"<p><strong>Refits not converged:</strong> {_e(shown)}.</p>")
+    if backtest.errors:
+        body.append(_note(f"Left out: {len(backtest.errors)} curve(s) too short to split or fit."))
+    ax = backtest.plot()
+    body.append(_png(ax.figure))
+    plt.close(ax.figure)
+    body.append(
+        _note(
+            "A backtest reads the past: a forecast that failed on runs already made is a "
+            "warning that the curve changed course within them; one that held is necessary, "
+            "not sufficient, since it cannot see a change the data have not shown."
+        )
+    )
+    return _section("backtest", "Backtest on runs already made", "".join(body))
 
 
 def _versions(fits: dict[str, Fit]) -> pd.DataFrame:

@@ -258,3 +258,18 @@ def test_decades_ahead_is_how_far_the_held_out_runs_reach(curve_backtest):
     expected = np.log10(part.heldout[X].max() / part.train[X].max())
     assert curve_backtest.scores()["decades_ahead"].tolist() == pytest.approx([expected] * 2)
     assert curve_backtest.summary()["decades_ahead"].tolist() == pytest.approx([expected] * 2)
+
+
+def test_a_report_shows_the_backtest_beside_the_forecast(curve_backtest, tmp_path):
+    (part,) = curve_backtest.parts
+    text = bu.report(part.fit, tmp_path / "r.html", backtest=curve_backtest).read_text()
+    section = text[text.index('<section id="backtest">') :]
+    section = section[: section.index("</section>")]
+    assert "Backtest on runs already made" in section and "data:image/png;base64," in section
+    assert "no further break" in section and "decades_ahead" in section
+    other = bu.fit(part.train.assign(loss=part.train[Y]), X, "loss", warn=False, **QUICK)
+    with pytest.raises(ValueError, match="the backtest scores 'test_cross_entropy'"):
+        bu.report(other, tmp_path / "s.html", backtest=curve_backtest)
+    with pytest.raises(TypeError, match="must be a bayes_unsl.Backtest"):
+        bu.report(part.fit, tmp_path / "s.html", backtest=curve_backtest.summary())
+    assert not (tmp_path / "s.html").exists()

@@ -506,21 +506,34 @@ class Fit:
             )
         return self.spec.cap(np.exp(log_y))
 
-    def _future_break(self) -> FutureBreak | None:
-        """The break past the data, drawn from its prior (the same draws on every call)."""
-        if len(self.x_names) != 1 or self.spec.form not in _FORMS_WITH_BREAKS:
-            return None
+    def _future_break(self) -> tuple[FutureBreak, ...]:
+        """The breaks past the data, one per input past its largest observation, drawn from
+        their prior (the same draws on every call)."""
+        if self.spec.form not in _FORMS_WITH_BREAKS:
+            return ()
         context = json.loads(self.attrs["context"])
-        x_max = float(self.idata.constant_data["x"].values[:, 0].max())
+        x_max = self.idata.constant_data["x"].values.max(axis=0)
+        u_max = self._u(x_max[None, :])[0]
+        half_range = np.ravel(context["half_range"])
         n_draws = len(self._posterior["sigma"])
-        return draw_future_break(
-            self.spec.priors,
-            n_draws,
-            half_range=float(np.ravel(context["half_range"])[0]),
-            y_spread=float(context["y_spread"]),
-            u_max=float(self._u(np.array([[x_max]]))[0, 0]),
-            rng=np.random.default_rng([self.seed, 20221028]),
-        )
+        # One generator for all inputs, the first input's draws first: a single-input fit
+        # draws what it always drew.
+        rng = np.random.default_rng([self.seed, 20221028])
+        breaks = []
+        for column in range(len(self.x_names)):
+            bend = draw_future_break(
+                self.spec.priors,
+                n_draws,
+                half_range=float(half_range[column]),
+                y_spread=float(context["y_spread"]),
+                u_max=float(u_max[column]),
+                rng=rng,
+                column=column,
+            )
+            if bend is None:
+                return ()
+            breaks.append(bend)
+        return tuple(breaks)
 
     def with_future_break(
         self,

@@ -38,16 +38,19 @@ class FutureBreak:
     in u units. The break changes the slope of log M (the reducible part) by
     ``-slope_change`` (positive: toward the limit); its term is taken relative to its value
     at ``u_max``, so that the curve is unchanged up to the last observation and only bends
-    past it.
+    past it. ``column``: the input it bends along (a multi-input fit has one per input,
+    each past that input's largest observation; their terms add).
     """
 
     u_max: float
     location: np.ndarray
     slope_change: np.ndarray
     sharpness: np.ndarray
+    column: int = 0
 
     def apply(self, log_y: np.ndarray, log_a: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Bend the mean curves ``log_y`` (draws, points) at single-input ``u`` (points,)."""
+        """Bend the mean curves ``log_y`` (draws, points) at ``u`` (points,), the values of
+        this break's input."""
         f = self.sharpness[:, None]
         d = self.location[:, None]
         past = np.maximum(u[None, :], self.u_max)
@@ -65,7 +68,7 @@ class FutureBreak:
 
 
 def draw_future_break(
-    priors, n_draws: int, half_range: float, y_spread: float, u_max: float, rng
+    priors, n_draws: int, half_range: float, y_spread: float, u_max: float, rng, column: int = 0
 ) -> FutureBreak | None:
     """Draws of the break past the data from its prior; None where the rate is 0.
 
@@ -94,6 +97,7 @@ def draw_future_break(
         location=u_max + decades * math.log(10.0),
         slope_change=slope,
         sharpness=(priors.sharpness_floor + np.exp(log_f)) * half_range,
+        column=column,
     )
 
 
@@ -101,17 +105,27 @@ def log_curve_draws(
     curve: Curve,
     posterior: Mapping[str, np.ndarray],
     u: np.ndarray,
-    future: FutureBreak | None = None,
+    future: Futures = None,
 ) -> np.ndarray:
     """Mean curve log y for every draw, shape (draws, points); ``u = log x - center``, (n, m).
 
-    ``future``: a break past the data to bend every draw by (single-input curves).
+    ``future``: breaks past the data to bend every draw by (one per input at most).
     """
     params = {k: jnp.asarray(v) for k, v in posterior.items()}
     out = np.asarray(jax.jit(jax.vmap(curve, in_axes=(0, None)))(params, jnp.asarray(u)))
-    if future is not None:
-        out = future.apply(out, np.asarray(posterior["log_a"]), np.asarray(u)[:, 0])
+    for bend in _breaks(future):
+        out = bend.apply(out, np.asarray(posterior["log_a"]), np.asarray(u)[:, bend.column])
     return out
+
+
+Futures = FutureBreak | Sequence[FutureBreak] | None
+"""No further break, one, or one per input."""
+
+
+def _breaks(future: Futures) -> tuple[FutureBreak, ...]:
+    if future is None:
+        return ()
+    return (future,) if isinstance(future, FutureBreak) else tuple(future)
 
 
 def predictive_draws(
@@ -122,7 +136,7 @@ def predictive_draws(
     likelihood: str,
     student_df: float,
     rng: np.random.Generator,
-    future: FutureBreak | None = None,
+    future: Futures = None,
     half_range: np.ndarray | None = None,
     noise_floor: float = 0.0,
 ) -> np.ndarray:
@@ -179,7 +193,7 @@ def crossing_scales(
     center: float,
     *,
     below: bool = True,
-    future: FutureBreak | None = None,
+    future: Futures = None,
 ) -> np.ndarray:
     """Smallest scale on the grid where each draw's mean curve crosses ``threshold``.
 

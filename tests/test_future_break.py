@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import warnings
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -153,3 +156,60 @@ def test_turns_toward_and_away_from_the_limit_have_their_own_scales():
     # 0: the data-relative scale, break_slope_sd * y_spread / half_range.
     relative = draws(future_slope_sd=0.0, future_away_sd=0.0)
     assert np.std(relative) == pytest.approx(BNSLPriors().break_slope_sd / 2.0, rel=0.03)
+
+
+def test_breaks_along_several_inputs_add_and_bend_only_past_their_own_input():
+    from bayes_unsl.prediction import log_curve_draws
+
+    def curve(params, u):  # log y = log(2 + exp(-u0 - u1)): a limit of 2
+        return jnp.log(2.0 + jnp.exp(-u[:, 0] - u[:, 1])) + 0.0 * params["log_a"]
+
+    posterior = {"log_a": np.log([2.0])}
+    along = [dataclasses.replace(_brk(c=2.0), column=k) for k in (0, 1)]
+    u = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
+    plain = log_curve_draws(curve, posterior, u)
+    one = [log_curve_draws(curve, posterior, u, along[k]) for k in (0, 1)]
+    both = log_curve_draws(curve, posterior, u, along)
+    np.testing.assert_array_equal(both[:, 0], plain[:, 0])  # inside: bit for bit
+    np.testing.assert_array_equal(one[0][:, 2], plain[:, 2])  # past in input 1 only
+    np.testing.assert_array_equal(one[1][:, 1], plain[:, 1])
+    assert one[0][0, 1] < plain[0, 1] and one[1][0, 2] < plain[0, 2]
+
+    def log_m(log_y):
+        return np.log(np.exp(log_y) - 2.0)
+
+    # Past both: the two terms of log M add.
+    expected = log_m(one[0][:, 3]) + log_m(one[1][:, 3]) - log_m(plain[:, 3])
+    np.testing.assert_allclose(log_m(both[:, 3]), expected, rtol=1e-5)  # float32 curve
+
+
+def test_a_multi_input_fit_draws_one_break_per_input_past_its_largest_value():
+    from tests.test_opposition import lr_table
+
+    table = lr_table()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)
+        fit = bu.fit(
+            table,
+            x=["N", "lr"],
+            y="loss",
+            form="unsl",
+            breaks=0,
+            chains=1,
+            warmup=30,
+            draws=30,
+            map_starts=2,
+            retries=0,
+        )
+    breaks = fit._future_break()
+    assert [b.column for b in breaks] == [0, 1]
+    u_max = np.log(table[["N", "lr"]].max().to_numpy()) - np.asarray(fit.scaling.center)
+    np.testing.assert_allclose([b.u_max for b in breaks], u_max)
+    inside = {"N": [1e8, 1e9], "lr": [1e-3, 1e-1]}
+    off = fit.with_future_break(rate=0.0)
+    np.testing.assert_array_equal(fit.curve_samples(inside), off.curve_samples(inside))
+    past = {"N": [1e10, 1e8], "lr": [1e-3, 1.0]}
+    assert not np.allclose(fit.curve_samples(past), off.curve_samples(past))
+    again = fit._future_break()  # the same draws on every call
+    for a, b in zip(again, breaks, strict=True):
+        np.testing.assert_array_equal(a.location, b.location)

@@ -511,6 +511,9 @@ class Fit:
         their prior (the same draws on every call)."""
         if self.spec.form not in _FORMS_WITH_BREAKS:
             return ()
+        multi = getattr(self.spec.priors, "future_break_multi_input", False)
+        if len(self.x_names) > 1 and not multi:
+            return ()
         context = json.loads(self.attrs["context"])
         x_max = self.idata.constant_data["x"].values.max(axis=0)
         u_max = self._u(x_max[None, :])[0]

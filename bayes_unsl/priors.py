@@ -402,8 +402,18 @@ class UNSLPriors(BNSLPriors):
       unit of z. z spans [-1, 1] over the observed inputs, so the default 4 puts the
       prior's median rise (2.7) at a force growing about 200-fold across the data: from
       negligible to the size of the loss, as a learning rate past its optimum does.
+    - ``future_break_rate``: as in :class:`BNSLPriors`, but 0 by default. With several
+      inputs a rate above 0 gives one further break per input, each past that input's
+      largest observation (their terms add). On the multivariate training splits one
+      break per input at rate 1 calibrated Chinchilla's largest budgets better but widened
+      Gadre's and Pythia's intervals past need (mean MSCE 0.031 against 0.022 without;
+      benchmarks/results/multi_future_break.md), so it is an option.
+    - ``future_break_multi_input``: whether a fit with several inputs takes those breaks
+      (False only for results saved before they existed, which predicted without them).
     """
 
+    future_break_rate: float = 0.0
+    future_break_multi_input: bool = True
     share_concentration: float = 1.0
     joint_component: bool = False
     no_bottleneck: tuple[int, ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import warnings
@@ -200,7 +201,9 @@ def test_a_multi_input_fit_draws_one_break_per_input_past_its_largest_value():
             draws=30,
             map_starts=2,
             retries=0,
+            priors={"future_break_rate": 1.0},
         )
+    assert fit.with_future_break(rate=0.0).spec.priors == bu.UNSLPriors()  # off by default
     breaks = fit._future_break()
     assert [b.column for b in breaks] == [0, 1]
     u_max = np.log(table[["N", "lr"]].max().to_numpy()) - np.asarray(fit.scaling.center)
@@ -213,3 +216,11 @@ def test_a_multi_input_fit_draws_one_break_per_input_past_its_largest_value():
     again = fit._future_break()  # the same draws on every call
     for a, b in zip(again, breaks, strict=True):
         np.testing.assert_array_equal(a.location, b.location)
+
+    # A result saved before multi-input breaks existed predicts as it did: without them.
+    attrs = dict(fit.idata.attrs)
+    spec = json.loads(attrs["spec"])
+    del spec["priors"]["future_break_multi_input"]
+    old = copy.copy(fit.idata)
+    old.attrs = {**attrs, "spec": json.dumps(spec)}
+    np.testing.assert_array_equal(bu.Fit(old).curve_samples(past), off.curve_samples(past))

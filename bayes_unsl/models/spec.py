@@ -26,8 +26,13 @@ LIKELIHOODS = ("normal", "student_t", "ou")
 #: Prior settings added after results were first saved, with the value that reproduces a
 #: result saved without them (the further break's slope was data-relative before
 #: ``future_slope_sd`` existed). A string names the stored setting to copy: turns away from
-#: the limit had the same sd as turns toward it before ``future_away_sd`` existed.
-STORED_BEFORE: dict[str, Any] = {"future_slope_sd": 0.0, "future_away_sd": "future_slope_sd"}
+#: the limit had the same sd as turns toward it before ``future_away_sd`` existed; fits with
+#: several inputs predicted without further breaks before ``future_break_multi_input``.
+STORED_BEFORE: dict[str, Any] = {
+    "future_slope_sd": 0.0,
+    "future_away_sd": "future_slope_sd",
+    "future_break_multi_input": False,
+}
 
 
 @dataclass(frozen=True)

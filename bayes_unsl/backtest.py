@@ -319,7 +319,7 @@ class Backtest:
             ylabel="share of held-out points inside",
             title=f"Backtest of {self.y_name}: larger runs by {self.key_name}",
         )
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best")
         return ax
 
     def settings(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from bayes_unsl.evaluation.scores import (
     pooled_coverage_interval,
     score_all,
 )
-from bayes_unsl.evaluation.splits import future_split
+from bayes_unsl.evaluation.splits import HOLDOUT_UNITS, future_split
 from bayes_unsl.prediction import interval_table
 from bayes_unsl.tables import markdown_table
 
@@ -59,16 +59,19 @@ class BacktestPart:
     decades_ahead: float  # log10 of the largest held-out scale over the largest fitted one
 
 
-def _holdouts(holdout: float | Sequence[float]) -> tuple[float, ...]:
+def _holdouts(holdout: float | Sequence[float], unit: str) -> tuple[float, ...]:
+    if unit not in HOLDOUT_UNITS:
+        raise ValueError(f"holdout_unit must be one of {HOLDOUT_UNITS}, got {unit!r}")
     values = (holdout,) if np.isscalar(holdout) else tuple(holdout)
     if not values:
-        raise ValueError("holdout must give at least one share of the rows to hold out")
+        raise ValueError("holdout must give at least one holdout")
     out = tuple(float(h) for h in values)
     for h in out:
-        if not 0.0 < h < 1.0:
-            raise ValueError(f"holdout shares must lie strictly between 0 and 1, got {h!r}")
+        if not (0.0 < h < 1.0 or (unit == "decades" and h > 0)):
+            bounds = "strictly between 0 and 1" if unit == "share" else "above 0"
+            raise ValueError(f"holdouts in {unit} must lie {bounds}, got {h!r}")
     if len(set(out)) != len(out):
-        raise ValueError(f"holdout shares repeat: {list(out)}")
+        raise ValueError(f"holdouts repeat: {list(out)}")
     return out
 
 
@@ -113,11 +116,13 @@ def _variants(future_breaks: Mapping[str, Mapping[str, float]] | None) -> dict[s
     return out
 
 
-def _split(frame, key, holdout, min_heldout, label) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+def _split(
+    frame, key, holdout, unit, min_heldout, label
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """``future_split`` with the curve named in its errors, and how far the held-out runs
     reach past the fitted ones (decades of the ordering key; NaN where it is not positive)."""
     try:
-        train, held = future_split(frame, key, holdout, min_heldout=min_heldout)
+        train, held = future_split(frame, key, holdout, min_heldout=min_heldout, unit=unit)
     except ValueError as err:
         raise ValueError(f"{label}holdout {holdout}: {err}") from None
     top = np.sort(key)[len(train) - 1], np.max(key)
@@ -131,6 +136,7 @@ def _fit_parts(
     y: str,
     key: np.ndarray,
     holdout: float,
+    unit: str,
     group: str | None,
     min_heldout: int,
     fit_options: dict,
@@ -140,7 +146,7 @@ def _fit_parts(
     from bayes_unsl.fit import fit
 
     if group is None:
-        train, held, ahead = _split(frame, key, holdout, min_heldout, "")
+        train, held, ahead = _split(frame, key, holdout, unit, min_heldout, "")
         fitted = fit(train, x, y, **fit_options)
         return [BacktestPart(holdout, None, train, held, fitted, ahead)], {}
     splits, errors = {}, {}
@@ -148,7 +154,12 @@ def _fit_parts(
         position = frame.index.get_indexer(rows)
         try:
             splits[name] = _split(
-                frame.iloc[position], key[position], holdout, min_heldout, f"group {name!r}: "
+                frame.iloc[position],
+                key[position],
+                holdout,
+                unit,
+                min_heldout,
+                f"group {name!r}: ",
             )
         except ValueError as err:
             errors[name] = str(err)
@@ -187,10 +198,12 @@ class Backtest:
         key_name: str,
         data: pd.DataFrame,
         options: dict[str, Any],
+        holdout_unit: str = "share",
     ):
         self.parts, self.x_names, self.y_name, self.group = parts, x_names, y, group
         self.variants, self.levels, self.errors = variants, levels, errors
         self.key_name, self.data, self.options = key_name, data, options
+        self.holdout_unit = holdout_unit
         self.count_levels = tuple(sorted(set(levels) | set(MSCE_LEVELS)))
         self._rows, self._points, self._counts = [], [], {}
         for part in parts:
@@ -310,7 +323,10 @@ class Backtest:
         for holdout in dict.fromkeys(p.holdout for p in self.parts):
             for variant in self.variants:
                 counts = CoverageCounts.pool(list(self.coverage_counts(holdout, variant).values()))
-                label = f"holdout {holdout:g}" + ("" if variant == AS_FITTED else f", {variant}")
+                label = f"holdout {holdout:g}" + (
+                    " decades" if self.holdout_unit == "decades" else ""
+                )
+                label += "" if variant == AS_FITTED else f", {variant}"
                 ax.plot(levels, counts.coverage, marker="o", ms=3, label=label)
         ax.set(
             xlim=(0, 1),
@@ -336,6 +352,7 @@ class Backtest:
             "group": self.group,
             "by": self.key_name,
             "holdouts": sorted({p.holdout for p in self.parts}),
+            "holdout_unit": self.holdout_unit,
             "variants": self.variants,
             "levels": list(self.levels),
             "fit_options": self.options,
@@ -350,7 +367,12 @@ class Backtest:
         """The summary, the scores per refit, what was left out and how to reproduce it."""
         scores, bad = self.scores(), self.unconverged
         lines = [f"# Backtest of `{self.y_name}` on {', '.join(f'`{n}`' for n in self.x_names)}"]
-        lines += ["", f"Runs ordered by `{self.key_name}`; the largest held out and forecast."]
+        unit = "a share of each curve's rows" if self.holdout_unit == "share" else "decades"
+        lines += [
+            "",
+            f"Runs ordered by `{self.key_name}`; the largest held out and forecast (holdout "
+            f"in {unit}).",
+        ]
         if len(bad):
             lines += [
                 "",
@@ -409,6 +431,7 @@ def backtest(
     y: str,
     *,
     holdout: float | Sequence[float] = 0.3,
+    holdout_unit: str = "share",
     by: Key = None,
     group: str | None = None,
     future_breaks: Mapping[str, Mapping[str, float]] | None = None,
@@ -419,10 +442,12 @@ def backtest(
     """Refit on the smaller runs, forecast the larger ones, and score the forecasts.
 
     ``holdout``: the share of rows (per curve) held out, largest scale first; several shares
-    give several refits (origins). ``by``: what orders the rows by scale: the input (default
-    for one input), a column name, or a function of the table (e.g. compute,
-    ``lambda d: 6 * d.n_params * d.n_tokens``); runs tied at the threshold are held out
-    together. ``group``: a column of curve names; every curve is split by the same rule
+    give several refits (origins). ``holdout_unit="decades"``: holdouts are distances
+    instead, the runs within that many decades of the largest held out, so that the refit
+    forecasts as far as the forecast you mean to make. ``by``: what orders the rows by
+    scale: the input (default for one input), a column name, or a function of the table
+    (e.g. compute, ``lambda d: 6 * d.n_params * d.n_tokens``); runs tied at the threshold
+    are held out together. ``group``: a column of curve names; every curve is split by the same rule
     and refitted in one :func:`bayes_unsl.fit_many` call (curves too short to split are
     listed in ``errors``). ``future_breaks``: named further-break priors
     (``{"name": {"rate": 0.5, "slope_sd": 2}}``, the arguments of
@@ -438,7 +463,7 @@ def backtest(
     if group is not None and group not in frame.columns:
         raise ValueError(f"group column {group!r} not found; columns: {list(frame.columns)}")
     validate(frame, x_names, y, min_points=2)
-    holdouts = _holdouts(holdout)
+    holdouts = _holdouts(holdout, holdout_unit)
     variants = _variants(future_breaks)
     form = fit_options.get("form", "bnsl")
     if len(variants) > 1 and (len(x_names) != 1 or form not in ("bnsl", "unsl")):
@@ -452,9 +477,21 @@ def backtest(
         raise ValueError(f"min_heldout must be a positive integer, got {min_heldout!r}")
     parts, errors = [], {}
     for h in holdouts:
-        new_parts, new_errors = _fit_parts(frame, x, y, key, h, group, min_heldout, fit_options)
+        new_parts, new_errors = _fit_parts(
+            frame, x, y, key, h, holdout_unit, group, min_heldout, fit_options
+        )
         parts += new_parts
         errors.update({(h, name): message for name, message in new_errors.items()})
     return Backtest(
-        parts, x_names, y, group, variants, levels, errors, key_name, frame, dict(fit_options)
+        parts,
+        x_names,
+        y,
+        group,
+        variants,
+        levels,
+        errors,
+        key_name,
+        frame,
+        dict(fit_options),
+        holdout_unit,
     )

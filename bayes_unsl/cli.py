@@ -152,6 +152,12 @@ def _backtest_args(sub) -> None:
         help="share(s) of each curve's rows held out, largest scale first (default 0.3)",
     )
     bt_p.add_argument(
+        "--holdout-unit",
+        choices=("share", "decades"),
+        default="share",
+        help="holdouts as shares of the rows (default) or as decades of the scale",
+    )
+    bt_p.add_argument(
         "--by", default=None, help="column that orders the runs by scale (default: the input)"
     )
     bt_p.add_argument(
@@ -485,6 +491,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             x,
             args.y,
             holdout=args.holdout,
+            holdout_unit=args.holdout_unit,
             by=args.by,
             group=args.group,
             future_breaks=dict(args.future_break),

@@ -29,6 +29,15 @@ def test_future_split_holds_out_the_largest_scales_and_keeps_ties_together():
     assert list(train["y"]) == ["a", "b", "d", "f"]  # rows keep their order
     _, held = future_split(frame, frame["x"], 0.01, min_heldout=4)
     assert len(held) == 4
+    # In decades: the rows within log10(5 / 3) = 0.22 decades of the largest.
+    _, held = future_split(frame, frame["x"], 0.25, unit="decades")
+    assert sorted(held["x"]) == [3, 3, 4, 5, 5, 5]
+    with pytest.raises(ValueError, match="1 row"):
+        future_split(frame.iloc[:3], frame["x"].iloc[:3], 0.05, unit="decades", min_heldout=2)
+    with pytest.raises(ValueError, match="every row is held out"):
+        future_split(frame, frame["x"], 1.0, unit="decades")
+    with pytest.raises(ValueError, match="unit must be one of"):
+        future_split(frame, frame["x"], 0.3, unit="rows")
 
 
 @pytest.mark.parametrize(
@@ -38,7 +47,7 @@ def test_future_split_holds_out_the_largest_scales_and_keeps_ties_together():
         ([1, 2, 3, 4], 1.0, "strictly between 0 and 1"),
         ([1, 2, 3], 0.3, "one value per row"),
         ([1, np.nan, 3, 4], 0.3, "nan/inf"),
-        ([2, 2, 2, 2], 0.3, "every row ties"),
+        ([2, 2, 2, 2], 0.3, "every row is held out"),
         ([1, 2, 3, 4], 0.9, "leaves none to fit"),
     ],
 )
@@ -71,6 +80,8 @@ def test_ordering_key_takes_the_input_a_column_or_a_function():
         ({"future_breaks": NO_BREAK, "form": "m4"}, "form with breaks"),
         ({"group": "curve"}, "group column 'curve' not found"),
         ({"min_heldout": 0}, "min_heldout"),
+        ({"holdout_unit": "rows"}, "holdout_unit must be one of"),
+        ({"holdout": -0.5, "holdout_unit": "decades"}, "must lie above 0"),
     ],
 )
 def test_backtest_refuses_bad_settings_before_fitting(addition, kwargs, message):
@@ -273,3 +284,14 @@ def test_a_report_shows_the_backtest_beside_the_forecast(curve_backtest, tmp_pat
     with pytest.raises(TypeError, match="must be a bayes_unsl.Backtest"):
         bu.report(part.fit, tmp_path / "s.html", backtest=curve_backtest.summary())
     assert not (tmp_path / "s.html").exists()
+
+
+def test_a_holdout_in_decades_forecasts_that_far(addition):
+    frame = bu.datasets.load("four_digit_addition")
+    result = backtest(frame, X, Y, holdout=0.1, holdout_unit="decades", warn=False, **QUICK)
+    (part,) = result.parts
+    largest = frame[X].max()
+    assert (part.heldout[X] >= largest / 10**0.1).all()
+    assert (part.train[X] < largest / 10**0.1).all()
+    assert 0.1 < result.scores()["decades_ahead"].item() < 0.2  # the last fitted run is below
+    assert "holdout in decades" in result.to_markdown()

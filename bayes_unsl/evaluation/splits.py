@@ -18,6 +18,7 @@ import pandas as pd
 
 __all__ = [
     "ADDITION_CONTEXT",
+    "HOLDOUT_UNITS",
     "ADDITION_CUT",
     "addition_cut_split",
     "addition_split",
@@ -68,17 +69,29 @@ def benchmark_split(curve: pd.DataFrame, split: str = "split") -> Split:
     return _parts(curve, is_train.to_numpy(), ~is_train.to_numpy())
 
 
-def future_split(frame: pd.DataFrame, key, holdout: float, *, min_heldout: int = 1) -> Split:
+#: What a holdout measures: a share of the rows, or decades of the ordering key.
+HOLDOUT_UNITS = ("share", "decades")
+
+
+def future_split(
+    frame: pd.DataFrame, key, holdout: float, *, min_heldout: int = 1, unit: str = "share"
+) -> Split:
     """Hold out the rows of largest ``key``: what a forecast made earlier would have faced.
 
     ``key`` (one value per row, e.g. the input, or the compute 6ND of a multi-input table)
-    orders the rows by scale. The ``max(min_heldout, round(holdout * n))`` rows of largest
-    key are held out, and with them every row that ties the smallest held-out key, so that
-    runs at one scale (several seeds, or the models of one compute budget) stay together.
-    Rows keep their order and columns; the index is reset. Nothing here reads y.
+    orders the rows by scale. With ``unit="share"`` the ``max(min_heldout, round(holdout *
+    n))`` rows of largest key are held out, and with them every row that ties the smallest
+    held-out key, so that runs at one scale (several seeds, or the models of one compute
+    budget) stay together. With ``unit="decades"`` the rows whose key lies within
+    ``holdout`` decades of the largest are held out (at least ``min_heldout`` of them), so
+    that the refit forecasts as far as a forecast of that distance would. Rows keep their
+    order and columns; the index is reset. Nothing here reads y.
     """
-    if not 0.0 < holdout < 1.0:
-        raise ValueError(f"holdout must lie strictly between 0 and 1, got {holdout!r}")
+    if unit not in HOLDOUT_UNITS:
+        raise ValueError(f"unit must be one of {HOLDOUT_UNITS}, got {unit!r}")
+    if not (0.0 < holdout < 1.0 or (unit == "decades" and holdout > 0)):
+        bounds = "strictly between 0 and 1" if unit == "share" else "above 0"
+        raise ValueError(f"holdout must lie {bounds}, got {holdout!r}")
     values = np.asarray(key, dtype=float)
     if values.shape != (len(frame),):
         raise ValueError(
@@ -86,17 +99,27 @@ def future_split(frame: pd.DataFrame, key, holdout: float, *, min_heldout: int =
         )
     if not np.isfinite(values).all():
         raise ValueError(f"the ordering key has {int(np.sum(~np.isfinite(values)))} nan/inf")
-    n_held = max(int(min_heldout), int(round(holdout * len(frame))))
-    if n_held >= len(frame):
-        raise ValueError(
-            f"{len(frame)} row(s): holding out {n_held} (holdout {holdout}) leaves none to fit"
-        )
-    threshold = np.sort(values, kind="stable")[len(frame) - n_held]
-    held = values >= threshold
+    if unit == "decades":
+        if (values <= 0).any():
+            raise ValueError("a holdout in decades needs an ordering key > 0 (logs are taken)")
+        held = np.log10(values) >= np.log10(values.max()) - holdout
+        if held.sum() < min_heldout:
+            raise ValueError(
+                f"{int(held.sum())} row(s) within {holdout} decades of the largest key; "
+                f"at least {min_heldout} wanted"
+            )
+    else:
+        n_held = max(int(min_heldout), int(round(holdout * len(frame))))
+        if n_held >= len(frame):
+            raise ValueError(
+                f"{len(frame)} row(s): holding out {n_held} (holdout {holdout}) leaves none to fit"
+            )
+        threshold = np.sort(values, kind="stable")[len(frame) - n_held]
+        held = values >= threshold
     if held.all():
         raise ValueError(
-            f"every row ties at the ordering key's held-out threshold {threshold:g}: "
-            "nothing is left to fit"
+            "every row is held out (they tie at the threshold, or all lie within the "
+            f"holdout of {holdout} {unit}): nothing is left to fit"
         )
     return _parts(frame, ~held, held)
 

@@ -5,8 +5,8 @@ No diagnostic of the fit can say that; the one check a user can run on their own
 refit on the smaller runs, forecast the larger ones, and score the forecast against what
 was measured (a leave-future-out split). :func:`backtest` does it for one curve, for a
 multi-input table ordered by a scale such as compute, or for many curves at once (pooled,
-where one curve's few held-out points say little), and, for single-input forms with breaks,
-under several further-break priors from the same refit.
+where one curve's few held-out points say little), and, for the forms with breaks, under
+several further-break priors from the same refit.
 
 Scores are those of :mod:`bayes_unsl.evaluation.scores`. The held-out points of one curve
 share its extrapolation error, so they are not independent: with one curve, coverage is a
@@ -466,9 +466,9 @@ def backtest(
     holdouts = _holdouts(holdout, holdout_unit)
     variants = _variants(future_breaks)
     form = fit_options.get("form", "bnsl")
-    if len(variants) > 1 and (len(x_names) != 1 or form not in ("bnsl", "unsl")):
+    if len(variants) > 1 and form not in ("bnsl", "unsl"):
         raise ValueError(
-            "future_breaks applies to single-input fits of a form with breaks (bnsl, unsl)"
+            f"future_breaks applies to the forms with breaks (bnsl, unsl), not {form!r}"
         )
     levels = tuple(sorted(float(v) for v in levels))
     key = ordering_key(frame, x_names, by)

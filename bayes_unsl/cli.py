@@ -167,7 +167,7 @@ def _backtest_args(sub) -> None:
         type=_future_break,
         default=[],
         metavar="RATE,SLOPE_SD[,AWAY_SD]",
-        help="further-break prior(s) to score beside the fit's own (single input)",
+        help="further-break prior(s) to score beside the fit's own (bnsl, unsl)",
     )
     _sampler_args(bt_p)
 

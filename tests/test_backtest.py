@@ -77,7 +77,7 @@ def test_ordering_key_takes_the_input_a_column_or_a_function():
         ({"holdout": (0.2, 0.2)}, "repeat"),
         ({"future_breaks": {"a": {"rate": 1, "slope": 2}}}, "unknown setting"),
         ({"future_breaks": {AS_FITTED: {"rate": 1}}}, "names the fit's own"),
-        ({"future_breaks": NO_BREAK, "form": "m4"}, "form with breaks"),
+        ({"future_breaks": NO_BREAK, "form": "m4"}, "forms with breaks"),
         ({"group": "curve"}, "group column 'curve' not found"),
         ({"min_heldout": 0}, "min_heldout"),
         ({"holdout_unit": "rows"}, "holdout_unit must be one of"),

@@ -356,6 +356,7 @@ class Backtest:
             "variants": self.variants,
             "levels": list(self.levels),
             "fit_options": self.options,
+            "errors": {str(key): message for key, message in self.errors.items()},
             "versions": {
                 "bayes_unsl": __version__,
                 "jax": jax.__version__,

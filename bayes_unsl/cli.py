@@ -210,6 +210,13 @@ def _report_args(sub) -> None:
         help="metric value(s): probability of being below it and the scale where it is crossed",
     )
     rep_p.add_argument("--title", default=None)
+    rep_p.add_argument(
+        "--backtest",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="a folder written by 'bayes-unsl backtest': its summary and reliability diagram",
+    )
 
 
 def _priors(text: str) -> dict:
@@ -627,6 +634,7 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
             thresholds=args.threshold,
             title=args.title,
             command=command,
+            backtest=args.backtest,
         )
     except ValueError as err:
         raise _fail(str(err)) from None

@@ -17,7 +17,7 @@ import json
 import os
 import platform
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ def report(
     thresholds: Iterable[float] | float = (),
     title: str | None = None,
     command: str | None = None,
-    backtest: Backtest | None = None,
+    backtest: Backtest | str | os.PathLike | None = None,
 ) -> Path:
     """Write one self-contained HTML report of ``fits`` to ``path`` (atomically) and return it.
 
@@ -77,17 +77,17 @@ def report(
     say so).
     ``thresholds``: metric values for P(metric below threshold) and the crossing scale.
     ``command``: the command that made the fits, shown so that a reader can rerun it.
-    ``backtest``: a :func:`bayes_unsl.backtest` of the same metric, whose forecasts of
-    runs already made are shown beside the forecast (its summary and reliability diagram).
+    ``backtest``: a :func:`bayes_unsl.backtest` of the same metric, or the folder
+    :meth:`~bayes_unsl.Backtest.save` wrote, whose forecasts of runs already made are shown
+    beside the forecast (its summary and reliability diagram).
     The whole document is built before anything is written, so a failure leaves an
     existing file at ``path`` as it was.
     """
     named = _named_fits(fits)
     thresholds = _thresholds(thresholds)
     grids = {name: _scales(f, scales) for name, f in named.items()}
-    if backtest is not None:
-        _check_backtest(named, backtest)
-    document = _document(named, grids, thresholds, title, command, backtest)
+    view = None if backtest is None else _backtest_view(named, backtest)
+    document = _document(named, grids, thresholds, title, command, view)
     return write_atomic(path, lambda tmp: tmp.write_text(document, encoding="utf-8"))
 
 
@@ -121,14 +121,70 @@ def _named_fits(fits: Fit | Mapping[Any, Fit]) -> dict[str, Fit]:
     return named
 
 
-def _check_backtest(fits: dict[str, Fit], backtest: Backtest) -> None:
-    if not isinstance(backtest, Backtest):
-        raise TypeError(f"backtest must be a bayes_unsl.Backtest, got {type(backtest).__name__}")
-    first = next(iter(fits.values()))
-    if backtest.y_name != first.y_name:
-        raise ValueError(
-            f"the backtest scores {backtest.y_name!r} but the fits model {first.y_name!r}"
+@dataclass(frozen=True)
+class BacktestView:
+    """What the report shows of a backtest, from the object or from its saved folder."""
+
+    y_name: str
+    key_name: str
+    summary: pd.DataFrame
+    figure: str  # an <img> with the reliability diagram inside
+    unconverged: list[str]
+    n_errors: int
+
+
+def _backtest_view(fits: dict[str, Fit], backtest: Any) -> BacktestView:
+    if isinstance(backtest, Backtest):
+        import matplotlib.pyplot as plt
+
+        ax = backtest.plot()
+        figure = _png(ax.figure)
+        plt.close(ax.figure)
+        view = BacktestView(
+            backtest.y_name,
+            backtest.key_name,
+            backtest.summary(),
+            figure,
+            [f"holdout {h:g}" + ("" if g is None else f" {g}") for h, g in backtest.unconverged],
+            len(backtest.errors),
         )
+    elif isinstance(backtest, str | os.PathLike):
+        view = _saved_backtest(Path(backtest))
+    else:
+        raise TypeError(
+            "backtest must be a bayes_unsl.Backtest or the folder it was saved to, got "
+            f"{type(backtest).__name__}"
+        )
+    first = next(iter(fits.values()))
+    if view.y_name != first.y_name:
+        raise ValueError(f"the backtest scores {view.y_name!r} but the fits model {first.y_name!r}")
+    return view
+
+
+def _saved_backtest(folder: Path) -> BacktestView:
+    """A backtest from the folder ``Backtest.save`` wrote."""
+    names = ("settings.json", "summary.csv", "scores.csv", "reliability.png")
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise ValueError(f"{folder} is not a saved backtest: it lacks {', '.join(missing)}")
+    settings = json.loads((folder / "settings.json").read_text())
+    scores = pd.read_csv(folder / "scores.csv")
+    group = settings.get("group")
+    refits = scores.drop_duplicates(["holdout", *([group] if group else [])])
+    unconverged = [
+        f"holdout {row['holdout']:g}" + (f" {row[group]}" if group else "")
+        for _, row in refits.iterrows()
+        if not bool(row["converged"])
+    ]
+    data = base64.b64encode((folder / "reliability.png").read_bytes()).decode("ascii")
+    return BacktestView(
+        settings["y"],
+        settings["by"],
+        pd.read_csv(folder / "summary.csv"),
+        f'<img alt="figure" src="data:image/png;base64,{data}">',
+        unconverged,
+        len(settings.get("errors", {})),
+    )
 
 
 def _model_label(fit: Fit) -> str:
@@ -234,7 +290,7 @@ def _document(
     thresholds: list[float],
     title: str | None,
     command: str | None,
-    backtest: Backtest | None = None,
+    backtest: BacktestView | None = None,
 ) -> str:
     first = next(iter(fits.values()))
     inputs = ", ".join(_input_names(fits))
@@ -513,26 +569,20 @@ def _comparison_section(fits: dict[str, Fit]) -> str:
     return _section("comparison", "Model comparison (PSIS-LOO)", body)
 
 
-def _backtest_section(backtest: Backtest) -> str:
-    import matplotlib.pyplot as plt
-
+def _backtest_section(backtest: BacktestView) -> str:
     body = [
         f"<p>Refits on the smaller runs (ordered by {_e(backtest.key_name)}), forecasting the "
         "larger runs already made, pooled over curves per holdout and variant. "
         "<code>decades_ahead</code>: how far the held-out runs reach past the refit's data; "
         "compare it with the distance of the forecast above.</p>",
-        _table(backtest.summary()),
+        _table(backtest.summary),
     ]
     if backtest.unconverged:
-        shown = ", ".join(
-            f"holdout {h:g}" + ("" if g is None else f" {g}") for h, g in backtest.unconverged
-        )
+        shown = ", ".join(backtest.unconverged)
         body.append(f"<p><strong>Refits not converged:</strong> {_e(shown)}.</p>")
-    if backtest.errors:
-        body.append(_note(f"Left out: {len(backtest.errors)} curve(s) too short to split or fit."))
-    ax = backtest.plot()
-    body.append(_png(ax.figure))
-    plt.close(ax.figure)
+    if backtest.n_errors:
+        body.append(_note(f"Left out: {backtest.n_errors} curve(s) too short to split or fit."))
+    body.append(backtest.figure)
     body.append(
         _note(
             "A backtest reads the past: a forecast that failed on runs already made is a "

@@ -277,10 +277,23 @@ def test_a_report_shows_the_backtest_beside_the_forecast(curve_backtest, tmp_pat
     section = text[text.index('<section id="backtest">') :]
     section = section[: section.index("</section>")]
     assert "Backtest on runs already made" in section and "data:image/png;base64," in section
+    assert ("Refits not converged" in section) == (not part.fit.converged)
     assert "no further break" in section and "decades_ahead" in section
     other = bu.fit(part.train.assign(loss=part.train[Y]), X, "loss", warn=False, **QUICK)
     with pytest.raises(ValueError, match="the backtest scores 'test_cross_entropy'"):
         bu.report(other, tmp_path / "s.html", backtest=curve_backtest)
+    saved = curve_backtest.save(tmp_path / "bt")
+    again = bu.report(part.fit, tmp_path / "t.html", backtest=saved).read_text()
+    again = again[again.index('<section id="backtest">') :]
+    assert again[: again.index("</section>")].count("<tr>") == section.count("<tr>")
+    fit_path = part.fit.save(tmp_path / "fit.nc")
+    code = main(
+        ["report", str(fit_path), "--backtest", str(saved), "--out", str(tmp_path / "c.html")]
+    )
+    assert code in (0, 3) and '<section id="backtest">' in (tmp_path / "c.html").read_text()
+    with pytest.raises(ValueError, match="not a saved backtest: it lacks summary.csv"):
+        (saved / "summary.csv").unlink()
+        bu.report(part.fit, tmp_path / "s.html", backtest=saved)
     with pytest.raises(TypeError, match="must be a bayes_unsl.Backtest"):
         bu.report(part.fit, tmp_path / "s.html", backtest=curve_backtest.summary())
     assert not (tmp_path / "s.html").exists()

@@ -36,7 +36,7 @@ from bayes_unsl.evaluation.scores import (
     pooled_coverage_interval,
     score_all,
 )
-from bayes_unsl.evaluation.splits import HOLDOUT_UNITS, future_split
+from bayes_unsl.evaluation.splits import HOLDOUT_UNITS, check_holdout, future_split
 from bayes_unsl.prediction import interval_table
 from bayes_unsl.tables import markdown_table
 
@@ -60,6 +60,7 @@ class BacktestPart:
 
 
 def _holdouts(holdout: float | Sequence[float], unit: str) -> tuple[float, ...]:
+    """Every holdout checked before the first refit, so a bad one costs no sampling."""
     if unit not in HOLDOUT_UNITS:
         raise ValueError(f"holdout_unit must be one of {HOLDOUT_UNITS}, got {unit!r}")
     values = (holdout,) if np.isscalar(holdout) else tuple(holdout)
@@ -67,9 +68,7 @@ def _holdouts(holdout: float | Sequence[float], unit: str) -> tuple[float, ...]:
         raise ValueError("holdout must give at least one holdout")
     out = tuple(float(h) for h in values)
     for h in out:
-        if not (0.0 < h < 1.0 or (unit == "decades" and h > 0)):
-            bounds = "strictly between 0 and 1" if unit == "share" else "above 0"
-            raise ValueError(f"holdouts in {unit} must lie {bounds}, got {h!r}")
+        check_holdout(h, unit)
     if len(set(out)) != len(out):
         raise ValueError(f"holdouts repeat: {list(out)}")
     return out

@@ -101,6 +101,16 @@ def draw_future_break(
     )
 
 
+Futures = FutureBreak | Sequence[FutureBreak] | None
+"""No further break, one, or one per input."""
+
+
+def _breaks(future: Futures) -> tuple[FutureBreak, ...]:
+    if future is None:
+        return ()
+    return (future,) if isinstance(future, FutureBreak) else tuple(future)
+
+
 def log_curve_draws(
     curve: Curve,
     posterior: Mapping[str, np.ndarray],
@@ -116,16 +126,6 @@ def log_curve_draws(
     for bend in _breaks(future):
         out = bend.apply(out, np.asarray(posterior["log_a"]), np.asarray(u)[:, bend.column])
     return out
-
-
-Futures = FutureBreak | Sequence[FutureBreak] | None
-"""No further break, one, or one per input."""
-
-
-def _breaks(future: Futures) -> tuple[FutureBreak, ...]:
-    if future is None:
-        return ()
-    return (future,) if isinstance(future, FutureBreak) else tuple(future)
 
 
 def predictive_draws(

@@ -134,57 +134,46 @@ class BacktestView:
 
 
 def _backtest_view(fits: dict[str, Fit], backtest: Any) -> BacktestView:
+    """The backtest's summary, scores, settings and figure, from the object or its folder."""
     if isinstance(backtest, Backtest):
         import matplotlib.pyplot as plt
 
         ax = backtest.plot()
         figure = _png(ax.figure)
         plt.close(ax.figure)
-        view = BacktestView(
-            backtest.y_name,
-            backtest.key_name,
-            backtest.summary(),
-            figure,
-            [f"holdout {h:g}" + ("" if g is None else f" {g}") for h, g in backtest.unconverged],
-            len(backtest.errors),
-        )
+        tables = backtest.settings(), backtest.summary(), backtest.scores()
     elif isinstance(backtest, str | os.PathLike):
-        view = _saved_backtest(Path(backtest))
+        folder = Path(backtest)
+        names = ("settings.json", "summary.csv", "scores.csv", "reliability.png")
+        missing = [n for n in names if not (folder / n).is_file()]
+        if missing:
+            raise ValueError(f"{folder} is not a saved backtest: it lacks {', '.join(missing)}")
+        figure = _img((folder / "reliability.png").read_bytes())
+        tables = (
+            json.loads((folder / "settings.json").read_text()),
+            pd.read_csv(folder / "summary.csv"),
+            pd.read_csv(folder / "scores.csv"),
+        )
     else:
         raise TypeError(
             "backtest must be a bayes_unsl.Backtest or the folder it was saved to, got "
             f"{type(backtest).__name__}"
         )
+    settings, summary, scores = tables
     first = next(iter(fits.values()))
-    if view.y_name != first.y_name:
-        raise ValueError(f"the backtest scores {view.y_name!r} but the fits model {first.y_name!r}")
-    return view
-
-
-def _saved_backtest(folder: Path) -> BacktestView:
-    """A backtest from the folder ``Backtest.save`` wrote."""
-    names = ("settings.json", "summary.csv", "scores.csv", "reliability.png")
-    missing = [n for n in names if not (folder / n).is_file()]
-    if missing:
-        raise ValueError(f"{folder} is not a saved backtest: it lacks {', '.join(missing)}")
-    settings = json.loads((folder / "settings.json").read_text())
-    scores = pd.read_csv(folder / "scores.csv")
-    group = settings.get("group")
+    if settings["y"] != first.y_name:
+        raise ValueError(
+            f"the backtest scores {settings['y']!r} but the fits model {first.y_name!r}"
+        )
+    group = settings["group"]
     refits = scores.drop_duplicates(["holdout", *([group] if group else [])])
     unconverged = [
         f"holdout {row['holdout']:g}" + (f" {row[group]}" if group else "")
         for _, row in refits.iterrows()
         if not bool(row["converged"])
     ]
-    data = base64.b64encode((folder / "reliability.png").read_bytes()).decode("ascii")
-    return BacktestView(
-        settings["y"],
-        settings["by"],
-        pd.read_csv(folder / "summary.csv"),
-        f'<img alt="figure" src="data:image/png;base64,{data}">',
-        unconverged,
-        len(settings.get("errors", {})),
-    )
+    errors = len(settings.get("errors", {}))
+    return BacktestView(settings["y"], settings["by"], summary, figure, unconverged, errors)
 
 
 def _model_label(fit: Fit) -> str:
@@ -275,7 +264,11 @@ def _png(fig: Any) -> str:
     """A matplotlib figure as an <img> with the PNG inside the page."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return _img(buf.getvalue())
+
+
+def _img(png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
 

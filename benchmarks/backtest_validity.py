@@ -51,9 +51,15 @@ WARN_BELOW = 0.85
 GROUPS = ("IC", "DD", "NLP", "addition")
 
 
-def eligible(curve: Curve, hold: float) -> bool:
-    """At least ``MIN_TRAIN`` rows left to fit after the inner holdout."""
-    return len(curve.train_x) - max(2, int(round(hold * len(curve.train_x)))) >= MIN_TRAIN
+def eligible(curve: Curve, holdout: float, unit: str = "share") -> bool:
+    """The inner split of the context holds out 2 or more rows and leaves at least
+    ``MIN_TRAIN`` to fit."""
+    frame = pd.DataFrame({"x": curve.train_x})
+    try:
+        train, _ = future_split(frame, frame["x"], holdout, min_heldout=2, unit=unit)
+    except ValueError:
+        return False
+    return len(train) >= MIN_TRAIN
 
 
 def context_table(curves: Sequence[Curve]) -> pd.DataFrame:
@@ -107,19 +113,6 @@ def inner_rows(result: bu.Backtest, curve: str | None = None) -> list[dict]:
 def outer_decades(curve: Curve) -> float:
     """How far the benchmark's held-out points reach past the curve's context."""
     return float(np.log10(curve.held_x.max() / curve.train_x.max()))
-
-
-def matched_eligible(curve: Curve) -> bool:
-    """A split at the curve's own forecast distance leaves 2 or more held out and enough
-    to fit."""
-    frame = pd.DataFrame({"x": curve.train_x})
-    try:
-        train, _ = future_split(
-            frame, frame["x"], outer_decades(curve), min_heldout=2, unit="decades"
-        )
-    except ValueError:
-        return False
-    return len(train) >= MIN_TRAIN
 
 
 def matched_inner(curves: Sequence[Curve], options: dict) -> list[dict]:
@@ -218,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sampler = dict(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed)
     options = dict(breaks=args.breaks, retries=args.retries, warn=False, **sampler)
     if args.match_distance:
-        curves = [c for c in study_curves(args) if matched_eligible(c)]
+        curves = [c for c in study_curves(args) if eligible(c, outer_decades(c), "decades")]
         inner = matched_inner(curves, options)
     else:
         curves = [c for c in study_curves(args) if eligible(c, args.hold)]

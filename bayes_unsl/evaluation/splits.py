@@ -22,6 +22,7 @@ __all__ = [
     "ADDITION_CUT",
     "addition_cut_split",
     "addition_split",
+    "check_holdout",
     "benchmark_split",
     "double_descent_context",
     "double_descent_split",
@@ -73,6 +74,15 @@ def benchmark_split(curve: pd.DataFrame, split: str = "split") -> Split:
 HOLDOUT_UNITS = ("share", "decades")
 
 
+def check_holdout(holdout: float, unit: str = "share") -> None:
+    """A holdout is a share in (0, 1) or a positive number of decades."""
+    if unit not in HOLDOUT_UNITS:
+        raise ValueError(f"holdout unit must be one of {HOLDOUT_UNITS}, got {unit!r}")
+    if not (0.0 < holdout < 1.0 or (unit == "decades" and holdout > 0)):
+        bounds = "strictly between 0 and 1" if unit == "share" else "above 0"
+        raise ValueError(f"a holdout in {unit} must lie {bounds}, got {holdout!r}")
+
+
 def future_split(
     frame: pd.DataFrame, key, holdout: float, *, min_heldout: int = 1, unit: str = "share"
 ) -> Split:
@@ -87,11 +97,7 @@ def future_split(
     that the refit forecasts as far as a forecast of that distance would. Rows keep their
     order and columns; the index is reset. Nothing here reads y.
     """
-    if unit not in HOLDOUT_UNITS:
-        raise ValueError(f"unit must be one of {HOLDOUT_UNITS}, got {unit!r}")
-    if not (0.0 < holdout < 1.0 or (unit == "decades" and holdout > 0)):
-        bounds = "strictly between 0 and 1" if unit == "share" else "above 0"
-        raise ValueError(f"holdout must lie {bounds}, got {holdout!r}")
+    check_holdout(holdout, unit)
     values = np.asarray(key, dtype=float)
     if values.shape != (len(frame),):
         raise ValueError(

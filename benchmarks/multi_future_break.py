@@ -46,6 +46,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = (("none", 0.0, 0.0, 0.0), ("rate 1", 1.0, 0.0, 0.0), ("rate 0.5, sd 2", 0.5, 2.0, 0.0))
 
 
+def past_share(train: pd.DataFrame, test: pd.DataFrame, x: Sequence[str]) -> float:
+    """The share of held-out rows beyond the fitted rows in some input."""
+    top = train[list(x)].to_numpy(float).max(axis=0)
+    return float((test[list(x)].to_numpy(float) > top).any(axis=1).mean())
+
+
 def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
     rows = []
     for name in args.tasks:
@@ -55,8 +61,6 @@ def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
         p = dataclasses.replace(base, priors={**base.priors, "future_break_rate": 0.0})
         print(f"{name} / unsl", flush=True)
         row, fit = bayes_row(task, "unsl", p, train, test, sampler, args.seed)
-        x_test = test[list(p.x)].to_numpy(float)
-        past = (x_test > train[list(p.x)].to_numpy(float).max(axis=0)).any(axis=1)
         for label, rate, toward, away in VARIANTS:
             draws = fit.with_future_break(rate, toward, away).samples(test[list(p.x)])
             scores = _scores(draws, test[task.y].to_numpy())
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
                     "breaks": p.breaks,
                     "n_train": len(train),
                     "n_test": len(test),
-                    "past_share": float(past.mean()),
+                    "past_share": past_share(train, test, p.x),
                     **scores,
                     **{k: row[k] for k in ("r_hat_max", "divergences", "seconds")},
                 }

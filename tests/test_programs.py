@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+import pytest
 
 from bayes_unsl.inference import nuts
 
@@ -31,3 +32,37 @@ def test_compiled_programs_kept_in_memory_are_bounded(monkeypatch):
         args = (jnp.zeros(n), jnp.zeros(n))
         nuts.run_nuts(jax.random.PRNGKey(0), normal_mean, args, SETTINGS)
     assert len(nuts._PROGRAMS) == 2
+
+
+def _run_lengths(*lengths):
+    for n in lengths:
+        nuts.run_nuts(jax.random.PRNGKey(0), normal_mean, (jnp.zeros(n), jnp.zeros(n)), SETTINGS)
+
+
+def _lengths_kept() -> list[int]:
+    return [key[2][1][0][0][0] for key in nuts._PROGRAMS]  # the data signature's shape
+
+
+def test_the_least_recently_used_programs_are_dropped_first(monkeypatch):
+    monkeypatch.setattr(nuts, "_PROGRAMS", {})
+    monkeypatch.setattr(nuts, "MAX_PROGRAMS", 2)
+    _run_lengths(3, 4, 3, 5)  # 3 used again after 4: 4 goes
+    assert _lengths_kept() == [3, 5]
+
+
+def test_programs_are_dropped_before_memory_maps_run_short(monkeypatch):
+    """A compiled CPU program holds hundreds of memory maps, and past the system's limit the
+    next compilation aborts the process: programs go well before that."""
+    maps = nuts.memory_maps()
+    if maps is None:
+        pytest.skip("this system does not report its memory maps")
+    monkeypatch.setattr(nuts, "_PROGRAMS", {})
+    _run_lengths(3)
+    in_use, limit = nuts.memory_maps()
+    assert 0 < in_use < limit
+    # A budget the maps in use already exceed: each new program replaces the last.
+    monkeypatch.setattr(nuts, "MAX_MAP_SHARE", (in_use - 1) / limit)
+    _run_lengths(4, 5)
+    assert _lengths_kept() == [5]
+    # each program set of this model holds about 700 maps: the dropped ones came back
+    assert nuts.memory_maps()[0] < in_use + 400

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -199,8 +200,35 @@ class _Programs(NamedTuple):
 
 
 _PROGRAMS: dict = {}
-# Compiled programs kept in memory (oldest dropped first; JAX's disk cache keeps the rest).
+# Compiled programs kept in memory (least recently used dropped first; the disk caches keep
+# the rest).
 MAX_PROGRAMS = 32
+# Share of the system's memory-map limit past which programs are dropped. A compiled CPU
+# program holds hundreds of memory maps (one NUTS fit's programs, about 3,000); past the
+# limit (Linux's vm.max_map_count, often 65,530) the next compilation aborts the process.
+MAX_MAP_SHARE = 0.5
+
+
+def memory_maps() -> tuple[int, int] | None:
+    """``(in use, limit)`` of this process's memory maps where the system says (Linux)."""
+    try:
+        limit = int(Path("/proc/sys/vm/max_map_count").read_text())
+        with open("/proc/self/maps", "rb") as maps:
+            in_use = sum(1 for _ in maps)
+    except (OSError, ValueError):
+        return None
+    return in_use, limit
+
+
+def _maps_short() -> bool:
+    maps = memory_maps()
+    return maps is not None and maps[0] > MAX_MAP_SHARE * maps[1]
+
+
+def _make_room() -> None:
+    """Drop the least recently used programs until a new one fits both bounds."""
+    while _PROGRAMS and (len(_PROGRAMS) >= MAX_PROGRAMS or _maps_short()):
+        del _PROGRAMS[next(iter(_PROGRAMS))]
 
 
 def _shard_map(program: Callable, mesh: Mesh, in_specs: tuple, out_specs) -> Callable:
@@ -244,7 +272,9 @@ def _programs(
         mapped,
     )
     if key in _PROGRAMS:
+        _PROGRAMS[key] = _PROGRAMS.pop(key)  # the most recently used, dropped last
         return _PROGRAMS[key]
+    _make_room()  # before compiling: the new programs need the maps the old ones free
     one_curve = model_args
     if placement.batched:
         one_curve = jax.tree_util.tree_map(lambda v: v[0], model_args)
@@ -281,8 +311,6 @@ def _programs(
     else:
         sampler_args = model_args if tube is None else (tube, *model_args)
         programs = _compiled_programs(builders, sampler_args, placement)
-    while len(_PROGRAMS) >= MAX_PROGRAMS:
-        _PROGRAMS.pop(next(iter(_PROGRAMS)))
     _PROGRAMS[key] = _Programs(
         init=programs["init"],
         chunk=programs["chunk"],

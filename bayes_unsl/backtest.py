@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_unsl._versions import installed_versions
 from bayes_unsl.data import as_columns, validate
 from bayes_unsl.evaluation.scores import (
     COVERAGE_LEVELS,
@@ -340,11 +341,6 @@ class Backtest:
     def settings(self) -> dict[str, Any]:
         """What reproduces this backtest: columns, split rule, variants, fit options and
         versions (with :attr:`data`, the rows it was given)."""
-        import jax
-        import numpyro
-
-        from bayes_unsl import __version__
-
         return {
             "x": list(self.x_names),
             "y": self.y_name,
@@ -356,11 +352,7 @@ class Backtest:
             "levels": list(self.levels),
             "fit_options": self.options,
             "errors": {str(key): message for key, message in self.errors.items()},
-            "versions": {
-                "bayes_unsl": __version__,
-                "jax": jax.__version__,
-                "numpyro": numpyro.__version__,
-            },
+            "versions": installed_versions(),
         }
 
     def to_markdown(self, command: str | None = None) -> str:

@@ -25,14 +25,13 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 import pandas as pd
 import xarray as xr
 from numpyro.infer import Predictive
 
-from bayes_unsl import __version__
 from bayes_unsl._cache import enable_compilation_cache
 from bayes_unsl._precision import platform_precision, precision_scope
+from bayes_unsl._versions import installed_versions
 from bayes_unsl.break_choice import (
     AUTO,
     DEFAULT_BREAK_RULE,
@@ -358,13 +357,14 @@ def _inference_data(run, dataset: Dataset, dims) -> az.InferenceData:
     return az.InferenceData(**{g: groups[g] for g in order if g in groups})
 
 
+_ATTR_VERSIONS = ("bayes_unsl", "jax", "numpyro", "arviz")  # stored as "<name>_version"
+
+
 def _attrs(spec, settings, dataset, context, seed, precision, diag, platform) -> dict[str, Any]:
+    versions = installed_versions()
     return {
         "schema": SCHEMA,
-        "bayes_unsl_version": __version__,
-        "jax_version": jax.__version__,
-        "numpyro_version": numpyro.__version__,
-        "arviz_version": az.__version__,
+        **{f"{name}_version": versions[name] for name in _ATTR_VERSIONS},
         "backend": platform,
         "precision": precision,
         "spec": spec.to_json(),

@@ -15,7 +15,6 @@ import html
 import io
 import json
 import os
-import platform
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_unsl import __version__
+from bayes_unsl._versions import installed_versions
 from bayes_unsl.backtest import Backtest
 from bayes_unsl.evaluation.model_choice import check_same_data, loo_compare, pointwise_loo
 from bayes_unsl.fit import DEFAULT_LEVELS, Fit
@@ -587,19 +587,7 @@ def _backtest_section(backtest: BacktestView) -> str:
 
 
 def _versions(fits: dict[str, Fit]) -> pd.DataFrame:
-    import arviz
-    import jax
-    import numpyro
-
-    now = {
-        "python": platform.python_version(),
-        "bayes_unsl": __version__,
-        "jax": jax.__version__,
-        "numpyro": numpyro.__version__,
-        "arviz": arviz.__version__,
-        "numpy": np.__version__,
-    }
-    columns = {"this report": now}
+    columns = {"this report": installed_versions()}
     for name, f in fits.items():
         a = f.idata.attrs
         columns[f"fit {name}"] = {

@@ -12,11 +12,12 @@ arXiv 2209.06640 (the authors' train / extrapolate split). Curves with fewer poi
         [--forms bnsl,bnsl_direct] [--direct-depths 6]
         [--benchmark] [--limit N] [--batch-size 1]
         [--priors '{"sharpness_floor": 0.1}'] [--sampler '{"target_accept": 0.98, "seed": 1}']
+        [--break-rule converged-first]
 
 ``--forms bnsl-auto`` fits every curve with 0, 1 and 2 breaks (``breaks="auto"``) and
-reports the PSIS-LOO choice of the default ``break_rule`` per curve (form ``bnsl-auto``)
-next to each number of breaks fitted in the same run (forms ``bnsl-k0``, ``bnsl-k1``,
-``bnsl-k2``).
+reports the PSIS-LOO choice of ``--break-rule`` (default: the package's) per curve (form
+``bnsl-auto``) next to each number of breaks fitted in the same run (forms ``bnsl-k0``,
+``bnsl-k1``, ``bnsl-k2``).
 
 ``--forms bnsl,bnsl_direct`` adds the direct parameterisation of ``direct_bnsl.py`` (the
 BNSL in its natural parameters, same prior scales), measured in the same run: gradient
@@ -44,6 +45,7 @@ import pandas as pd
 from provenance import git_commit, machine, write_report
 
 import bayes_unsl as bu
+from bayes_unsl.break_choice import BREAK_RULES, DEFAULT_BREAK_RULE
 from bayes_unsl.evaluation import coverage, rmsle
 from bayes_unsl.evaluation.splits import double_descent_split, steepest_cut_split
 from bayes_unsl.fit import DEFAULT_REMEDY
@@ -178,7 +180,12 @@ AUTO_MAX_BREAKS = 2
 
 
 def run_auto(
-    all_curves, depth: int, batch_size: int | None, priors=None, sampler=None
+    all_curves,
+    depth: int,
+    batch_size: int | None,
+    priors=None,
+    sampler=None,
+    break_rule: str = DEFAULT_BREAK_RULE,
 ) -> list[dict]:
     """``breaks="auto"`` on every curve: rows of the chosen fits and of every count tried."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +197,7 @@ def run_auto(
             sampler,
             breaks="auto",
             max_breaks=AUTO_MAX_BREAKS,
+            break_rule=break_rule,
             out=tmp,
         )
         rows = _rows(all_curves, chosen, "bnsl-auto", depth)
@@ -400,6 +408,12 @@ def main() -> None:
         default=None,
         help="tree depths at which to fit bnsl_direct (default: --depths); its deep trees are slow",
     )
+    parser.add_argument(
+        "--break-rule",
+        default=DEFAULT_BREAK_RULE,
+        choices=list(BREAK_RULES),
+        help="how bnsl-auto chooses among the break counts",
+    )
     parser.add_argument("--name", default="convergence", help="results file name (no suffix)")
     args = parser.parse_args()
     priors = json.loads(args.priors) if args.priors else None
@@ -413,7 +427,9 @@ def main() -> None:
             if form == "bnsl_direct" and depth not in direct_depths:
                 continue
             if form == "bnsl-auto":
-                rows += run_auto(all_curves, depth, args.batch_size, priors, sampler)
+                rows += run_auto(
+                    all_curves, depth, args.batch_size, priors, sampler, args.break_rule
+                )
             else:
                 rows += run(all_curves, depth, args.batch_size, form, priors, sampler)
     table = pd.DataFrame(rows)
@@ -440,8 +456,9 @@ def main() -> None:
         "benchmarks/direct_bnsl.py (its predictions have no further break past the data). "
         'bnsl-auto: `breaks="auto"`, per curve the fewest breaks (0 to 2) whose PSIS-LOO on '
         "the fitted points is not clearly worse than the best (behind by more than 4 and by "
-        "more than 2 standard errors), by the default `break_rule` of this commit "
-        "(`bayes_unsl.break_choice`); bnsl-k<k>: the fits with k breaks of the same "
+        f'more than 2 standard errors), by `break_rule="{args.break_rule}"` '
+        f"({BREAK_RULES[args.break_rule]}; `bayes_unsl.break_choice`); bnsl-k<k>: the fits "
+        "with k breaks of the same "
         "run (a curve too short for k breaks is listed with that error). "
         f"Priors: the defaults{'' if priors is None else f', except {priors}'}. "
         f"Likelihood: {_likelihood(sampler, priors)}.",

@@ -2,7 +2,11 @@
 
 Both live under ``BAYES_UNSL_CACHE_DIR`` (default ~/.cache/bayes_unsl; ``0`` or an empty
 string turns both off): JAX's persistent compilation cache in ``jax/`` and the package's
-stored lowered programs (:mod:`bayes_unsl.inference.stored`) in ``programs/``.
+stored lowered programs (:mod:`bayes_unsl.inference.stored`) in ``programs/``. Every
+package version, curve length and sampler setting adds entries, so the folder is kept under
+``BAYES_UNSL_CACHE_MAX_MB`` megabytes (default :data:`DEFAULT_MAX_MB`): once per process, the
+entries used longest ago are removed until it fits. A removed entry only costs its next user
+the time to build it again.
 """
 
 from __future__ import annotations
@@ -12,8 +16,17 @@ from pathlib import Path
 
 import jax
 
-__all__ = ["cache_root", "enable_compilation_cache", "program_store_dir"]
+__all__ = [
+    "DEFAULT_MAX_MB",
+    "cache_root",
+    "enable_compilation_cache",
+    "max_cache_bytes",
+    "program_store_dir",
+    "prune",
+]
 
+DEFAULT_MAX_MB = 1024
+_MANAGED = ("jax", "programs")  # the folders under the root that this package fills
 _DONE = False
 
 
@@ -23,6 +36,60 @@ def cache_root() -> Path | None:
     if setting is not None and setting.strip() in ("", "0"):
         return None
     return Path(setting) if setting else Path.home() / ".cache" / "bayes_unsl"
+
+
+def max_cache_bytes() -> int:
+    """The most the cache folder may hold: ``BAYES_UNSL_CACHE_MAX_MB`` megabytes, if set."""
+    setting = os.environ.get("BAYES_UNSL_CACHE_MAX_MB", "").strip()
+    if not setting:
+        return DEFAULT_MAX_MB * 2**20
+    try:
+        megabytes = float(setting)
+    except ValueError:
+        megabytes = float("nan")
+    if not megabytes > 0:
+        raise ValueError(
+            f"BAYES_UNSL_CACHE_MAX_MB must be a positive number of megabytes, got {setting!r} "
+            "(to turn caching off, set BAYES_UNSL_CACHE_DIR=0)"
+        )
+    return int(megabytes * 2**20)
+
+
+def _last_use(stat: os.stat_result) -> float:
+    # Reads update the access time where the file system records it (at least daily under
+    # Linux's default relatime); stored programs are touched when loaded.
+    return max(stat.st_atime, stat.st_mtime)
+
+
+def prune(folders: list[Path], max_bytes: int) -> int:
+    """Remove the files of ``folders`` used longest ago until they hold at most ``max_bytes``.
+
+    Returns the bytes removed. Files that vanish or cannot be removed meanwhile (another
+    process pruning or reading them) are skipped.
+    """
+    entries = []
+    for folder in folders:
+        try:
+            paths = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+        except OSError:
+            continue
+        for path in paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            entries.append((_last_use(stat), stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total - removed <= max_bytes:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed += size
+    return removed
 
 
 def _folder(name: str) -> Path | None:
@@ -40,13 +107,20 @@ def enable_compilation_cache() -> str | None:
     """Point JAX's persistent compilation cache at ``jax/`` under :func:`cache_root`.
 
     Does nothing when the user configured a cache already, or when caching is off. Returns
-    the directory in use, if any.
+    the directory in use, if any. The first call in a process also keeps the folders this
+    package fills within :func:`max_cache_bytes`.
     """
     global _DONE
     current = jax.config.jax_compilation_cache_dir
-    if _DONE or current:
+    if _DONE:
         return current
+    limit = max_cache_bytes()  # a bad setting is an error before anything is cached
     _DONE = True
+    ours = [n for n in _MANAGED if not (n == "jax" and current)]
+    folders = [path for path in map(_folder, ours) if path is not None]
+    prune(folders, limit)
+    if current:
+        return current
     path = _folder("jax")
     if path is None:
         return None

@@ -157,6 +157,10 @@ class StoredProgram:
             _log.debug("stored program %s unreadable (%s): rebuilding it", path.name, error)
             return None
         self._out_tree = stored["out_tree"]
+        try:
+            os.utime(path)  # used now: the cache's pruning removes the least recently used
+        except OSError:
+            pass
         return exported
 
     def _export(self, leaves: list, in_tree, path: Path, jit_options: dict):

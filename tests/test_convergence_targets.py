@@ -49,4 +49,25 @@ def test_targets_are_met_only_when_the_rows_meet_them(convergence):
 def test_a_depth_above_six_never_meets_the_convergence_target(convergence):
     rows = [_row("bnsl", "double descent", 1.001, 2000, 10, depth=10) for _ in range(10)]
     lines = convergence.targets(pd.DataFrame(rows))
-    assert "Max tree depth 10: 100%" in lines[0] and "**NOT met**" in lines[0]
+    assert "max tree depth 10: 100%" in lines[0] and "**NOT met**" in lines[0]
+
+
+def test_the_chosen_fits_of_auto_are_judged_and_the_counts_tried_are_not(convergence):
+    chosen = [_row("bnsl-auto", "double descent", 1.002, 900, 20) for _ in range(100)]
+    tried = [_row("bnsl-k2", "double descent", 1.3, 10, 900) for _ in range(100)]
+    lines = convergence.targets(pd.DataFrame(chosen + tried))
+    assert lines[0].startswith("- bnsl-auto, max tree depth 6: 100% of 100 curves' chosen fits")
+    assert "**met**" in lines[0] and not any("bnsl-k2" in line for line in lines)
+
+
+def test_rescore_rewrites_the_tables_and_keeps_the_header(convergence, tmp_path):
+    stem = tmp_path / "run"
+    rest = dict(divergences=0, chain_separation=0.1, tree_depth_mean=3.0, coverage_50=0.5)
+    rows = [{**_row("bnsl", "double descent", 1.002, 900, 20), **rest} for _ in range(3)]
+    pd.DataFrame(rows).to_csv(stem.with_suffix(".csv"), index=False)
+    header = "# Title\n\nCommand: `python benchmarks/convergence.py ...`; 12 s in all."
+    stem.with_suffix(".md").write_text(header + "\n\n## Targets\n\n- stale\n")
+    convergence.rescore(stem)
+    text = stem.with_suffix(".md").read_text()
+    assert text.startswith(header) and "- stale" not in text
+    assert "rewritten from the CSV" in text and "100% of 3 curves" in text

@@ -106,9 +106,9 @@ def _folder(name: str) -> Path | None:
 def enable_compilation_cache() -> str | None:
     """Point JAX's persistent compilation cache at ``jax/`` under :func:`cache_root`.
 
-    Does nothing when the user configured a cache already, or when caching is off. Returns
-    the directory in use, if any. The first call in a process also keeps the folders this
-    package fills within :func:`max_cache_bytes`.
+    Leaves JAX's setting alone where the user configured a cache already, and does nothing
+    when caching is off. Returns the directory in use, if any. The first call in a process
+    also keeps the folders this package fills within :func:`max_cache_bytes`.
     """
     global _DONE
     current = jax.config.jax_compilation_cache_dir

@@ -18,7 +18,9 @@ import jax
 
 __all__ = [
     "DEFAULT_MAX_MB",
+    "MANAGED",
     "cache_root",
+    "cache_usage",
     "enable_compilation_cache",
     "max_cache_bytes",
     "program_store_dir",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MB = 1024
-_MANAGED = ("jax", "programs")  # the folders under the root that this package fills
+MANAGED = ("jax", "programs")  # the folders under the root that this package fills
 _DONE = False
 
 
@@ -92,6 +94,22 @@ def prune(folders: list[Path], max_bytes: int) -> int:
     return removed
 
 
+def cache_usage() -> dict[Path, tuple[int, int]]:
+    """Files and bytes in each folder this package fills (none when caching is off)."""
+    root = cache_root()
+    usage = {}
+    for folder in [] if root is None else [root / name for name in MANAGED]:
+        sizes = []
+        if folder.is_dir():
+            for path in folder.iterdir():
+                try:
+                    sizes.append(path.stat().st_size if path.is_file() else 0)
+                except OSError:
+                    continue
+        usage[folder] = (len(sizes), sum(sizes))
+    return usage
+
+
 def _folder(name: str) -> Path | None:
     root = cache_root()
     if root is None:
@@ -116,7 +134,7 @@ def enable_compilation_cache() -> str | None:
         return current
     limit = max_cache_bytes()  # a bad setting is an error before anything is cached
     _DONE = True
-    ours = [n for n in _MANAGED if not (n == "jax" and current)]
+    ours = [n for n in MANAGED if not (n == "jax" and current)]
     folders = [path for path in map(_folder, ours) if path is not None]
     prune(folders, limit)
     if current:

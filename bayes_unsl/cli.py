@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_unsl._cache import MANAGED, cache_root, cache_usage, max_cache_bytes, prune
 from bayes_unsl.devices import use_cpu_cores
 from bayes_unsl.models import LIKELIHOODS
 from bayes_unsl.tables import markdown_table
@@ -115,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     demo_p.add_argument("--out", type=Path, default=Path("demo_out"))
     _sampler_args(demo_p)
     _report_args(sub)
+    cache_p = sub.add_parser(
+        "cache", help="show the on-disk caches of compiled programs, or clear them"
+    )
+    cache_p.add_argument("--clear", action="store_true", help="remove every cached entry")
     return parser
 
 
@@ -647,6 +652,24 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 3 if unconverged else 0
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    root = cache_root()
+    if root is None:
+        print("Caching is off (BAYES_UNSL_CACHE_DIR=0).")
+        return 0
+    megabytes = 2.0**20
+    if args.clear:
+        removed = prune([root / name for name in MANAGED], max_bytes=0)
+        print(f"Removed {removed / megabytes:.1f} MB.")
+    for folder, (files, size) in cache_usage().items():
+        print(f"{folder}: {files} files, {size / megabytes:.1f} MB")
+    print(
+        f"Bound: {max_cache_bytes() / megabytes:.0f} MB in all (BAYES_UNSL_CACHE_MAX_MB); "
+        "the entries used longest ago go first."
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``bayes-unsl`` program. Run as a program (``argv`` None), it first gives JAX one
     CPU device per core, so that a fit's chains run side by side; called from Python with
@@ -664,6 +687,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args, argv)
         if args.command == "backtest":
             return _cmd_backtest(args)
+        if args.command == "cache":
+            return _cmd_cache(args)
         return _cmd_demo(args)
 
 

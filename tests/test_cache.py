@@ -94,3 +94,18 @@ def test_loading_a_stored_program_marks_it_used(tmp_path):
     assert list(again(*args)) == [0.0, 2.0, 4.0]
     assert again.source == "store"
     assert path.stat().st_mtime > time.time() - 3600
+
+
+def test_the_cache_command_shows_and_clears_the_caches(tmp_path, monkeypatch, capsys):
+    from bayes_unsl.cli import main
+
+    entry = _entry(tmp_path / "programs", "a.program", MB, age_days=1)
+    monkeypatch.setenv("BAYES_UNSL_CACHE_DIR", str(tmp_path))
+    assert main(["cache"]) == 0
+    shown = capsys.readouterr().out
+    assert f"{tmp_path / 'programs'}: 1 files, 1.0 MB" in shown and entry.exists()
+    assert main(["cache", "--clear"]) == 0
+    assert "Removed 1.0 MB." in capsys.readouterr().out and not entry.exists()
+    monkeypatch.setenv("BAYES_UNSL_CACHE_DIR", "0")
+    assert main(["cache"]) == 0
+    assert "Caching is off" in capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpyro
@@ -73,3 +75,14 @@ def test_programs_are_dropped_before_memory_maps_run_short(monkeypatch):
     assert _lengths_kept() == [5]
     # each program set of this model holds about 700 maps: the dropped ones came back
     assert nuts.memory_maps()[0] < in_use + 400
+
+
+def test_a_process_short_of_memory_maps_elsewhere_is_warned(monkeypatch):
+    monkeypatch.setattr(nuts, "_PROGRAMS", {})
+    monkeypatch.setattr(nuts, "memory_maps", lambda: (90, 100))
+    with pytest.warns(RuntimeWarning, match="90 of the 100 memory maps.*vm.max_map_count"):
+        nuts._make_room()
+    monkeypatch.setattr(nuts, "memory_maps", lambda: (60, 100))  # ours dropped: room again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nuts._make_room()

@@ -8,6 +8,7 @@ sample statistics and, on request, prior draws.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
@@ -207,6 +208,9 @@ MAX_PROGRAMS = 32
 # program holds hundreds of memory maps (one NUTS fit's programs, about 3,000); past the
 # limit (Linux's vm.max_map_count, often 65,530) the next compilation aborts the process.
 MAX_MAP_SHARE = 0.5
+# Past this share with none of the package's programs left to drop, the maps are held
+# elsewhere in the process, and a warning says what to do before a compilation aborts it.
+WARN_MAP_SHARE = 0.8
 
 
 def memory_maps() -> tuple[int, int] | None:
@@ -220,15 +224,28 @@ def memory_maps() -> tuple[int, int] | None:
     return in_use, limit
 
 
-def _maps_short() -> bool:
+def _maps_short(share: float | None = None) -> bool:
+    """Whether the maps in use exceed ``share`` of the limit (default :data:`MAX_MAP_SHARE`)."""
     maps = memory_maps()
-    return maps is not None and maps[0] > MAX_MAP_SHARE * maps[1]
+    share = MAX_MAP_SHARE if share is None else share
+    return maps is not None and maps[0] > share * maps[1]
 
 
 def _make_room() -> None:
     """Drop the least recently used programs until a new one fits both bounds."""
     while _PROGRAMS and (len(_PROGRAMS) >= MAX_PROGRAMS or _maps_short()):
         del _PROGRAMS[next(iter(_PROGRAMS))]
+    if _maps_short(WARN_MAP_SHARE):
+        in_use, limit = memory_maps()
+        warnings.warn(
+            f"this process holds {in_use} of the {limit} memory maps the system allows, "
+            "outside this package's compiled programs (other compiled JAX functions hold "
+            "hundreds each); past the limit the next compilation aborts the process. "
+            "Restart it (a notebook: its kernel), call jax.clear_caches(), or raise the limit "
+            "(Linux: sysctl vm.max_map_count).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _shard_map(program: Callable, mesh: Mesh, in_specs: tuple, out_specs) -> Callable:

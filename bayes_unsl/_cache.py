@@ -21,6 +21,7 @@ __all__ = [
     "MANAGED",
     "cache_root",
     "cache_usage",
+    "clear",
     "enable_compilation_cache",
     "max_cache_bytes",
     "program_store_dir",
@@ -63,24 +64,29 @@ def _last_use(stat: os.stat_result) -> float:
     return max(stat.st_atime, stat.st_mtime)
 
 
+def _entries(folder: Path) -> list[tuple[float, int, Path]]:
+    """``(last use, bytes, path)`` of each cache entry in ``folder`` (hidden files are not)."""
+    entries = []
+    try:
+        paths = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    except OSError:
+        return entries
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        entries.append((_last_use(stat), stat.st_size, path))
+    return entries
+
+
 def prune(folders: list[Path], max_bytes: int) -> int:
     """Remove the files of ``folders`` used longest ago until they hold at most ``max_bytes``.
 
     Returns the bytes removed. Files that vanish or cannot be removed meanwhile (another
     process pruning or reading them) are skipped.
     """
-    entries = []
-    for folder in folders:
-        try:
-            paths = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-        except OSError:
-            continue
-        for path in paths:
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            entries.append((_last_use(stat), stat.st_size, path))
+    entries = [entry for folder in folders for entry in _entries(folder)]
     total = sum(size for _, size, _ in entries)
     removed = 0
     for _, size, path in sorted(entries, key=lambda e: e[0]):
@@ -94,20 +100,23 @@ def prune(folders: list[Path], max_bytes: int) -> int:
     return removed
 
 
-def cache_usage() -> dict[Path, tuple[int, int]]:
-    """Files and bytes in each folder this package fills (none when caching is off)."""
+def _managed() -> list[Path]:
     root = cache_root()
+    return [] if root is None else [root / name for name in MANAGED]
+
+
+def cache_usage() -> dict[Path, tuple[int, int]]:
+    """Entries and bytes in each folder this package fills (none when caching is off)."""
     usage = {}
-    for folder in [] if root is None else [root / name for name in MANAGED]:
-        sizes = []
-        if folder.is_dir():
-            for path in folder.iterdir():
-                try:
-                    sizes.append(path.stat().st_size if path.is_file() else 0)
-                except OSError:
-                    continue
+    for folder in _managed():
+        sizes = [size for _, size, _ in _entries(folder)]
         usage[folder] = (len(sizes), sum(sizes))
     return usage
+
+
+def clear() -> int:
+    """Remove every entry of the folders this package fills; returns the bytes removed."""
+    return prune(_managed(), max_bytes=0)
 
 
 def _folder(name: str) -> Path | None:

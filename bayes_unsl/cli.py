@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_unsl._cache import MANAGED, cache_root, cache_usage, max_cache_bytes, prune
+from bayes_unsl._cache import cache_root, cache_usage, clear, max_cache_bytes
 from bayes_unsl.devices import use_cpu_cores
 from bayes_unsl.models import LIKELIHOODS
 from bayes_unsl.tables import markdown_table
@@ -659,7 +659,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         return 0
     megabytes = 2.0**20
     if args.clear:
-        removed = prune([root / name for name in MANAGED], max_bytes=0)
+        removed = clear()
         print(f"Removed {removed / megabytes:.1f} MB.")
     for folder, (files, size) in cache_usage().items():
         print(f"{folder}: {files} files, {size / megabytes:.1f} MB")

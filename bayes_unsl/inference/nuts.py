@@ -224,21 +224,20 @@ def memory_maps() -> tuple[int, int] | None:
     return in_use, limit
 
 
-def _maps_short(share: float | None = None) -> bool:
-    """Whether the maps in use exceed ``share`` of the limit (default :data:`MAX_MAP_SHARE`)."""
+def _map_share() -> float:
+    """The share of the system's memory-map limit in use (0 where the system does not say)."""
     maps = memory_maps()
-    share = MAX_MAP_SHARE if share is None else share
-    return maps is not None and maps[0] > share * maps[1]
+    return 0.0 if maps is None else maps[0] / maps[1]
 
 
 def _make_room() -> None:
     """Drop the least recently used programs until a new one fits both bounds."""
-    while _PROGRAMS and (len(_PROGRAMS) >= MAX_PROGRAMS or _maps_short()):
+    while _PROGRAMS and (len(_PROGRAMS) >= MAX_PROGRAMS or _map_share() > MAX_MAP_SHARE):
         del _PROGRAMS[next(iter(_PROGRAMS))]
-    if _maps_short(WARN_MAP_SHARE):
-        in_use, limit = memory_maps()
+    maps = memory_maps()
+    if maps is not None and maps[0] > WARN_MAP_SHARE * maps[1]:
         warnings.warn(
-            f"this process holds {in_use} of the {limit} memory maps the system allows, "
+            f"this process holds {maps[0]} of the {maps[1]} memory maps the system allows, "
             "outside this package's compiled programs (other compiled JAX functions hold "
             "hundreds each); past the limit the next compilation aborts the process. "
             "Restart it (a notebook: its kernel), call jax.clear_caches(), or raise the limit "

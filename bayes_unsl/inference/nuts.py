@@ -205,7 +205,7 @@ _PROGRAMS: dict = {}
 # the rest).
 MAX_PROGRAMS = 32
 # Share of the system's memory-map limit past which programs are dropped. A compiled CPU
-# program holds hundreds of memory maps (one NUTS fit's programs, 1,200 to 3,000); past the
+# program holds hundreds of memory maps (one NUTS fit's programs, over 1,000); past the
 # limit (Linux's vm.max_map_count, often 65,530) the next compilation aborts the process.
 MAX_MAP_SHARE = 0.5
 # Past this share with none of the package's programs left to drop, the maps are held

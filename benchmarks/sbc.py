@@ -3,10 +3,13 @@
 Parameters are drawn from the prior with the prior constants (the context) of the 14 fitted
 points held fixed, curves simulated at those inputs and fitted by batched NUTS; the rank of
 each true parameter among thinned posterior draws must be uniform (chi-square test).
+``--points N`` puts N inputs log-spaced over the same range instead, with the curve's y
+interpolated there (log-log) for the context: the same shape at other curve lengths.
 
     python benchmarks/sbc.py [--breaks 1] [--simulations 100] [--warmup 500] [--draws 500]
+                             [--points N] [--max-tree-depth D]
 
-Writes benchmarks/results/sbc_bnsl<breaks>.{md,csv}.
+Writes benchmarks/results/sbc_bnsl<breaks>[_n<N>].{md,csv}.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
@@ -27,6 +31,21 @@ from bayes_unsl.models import LIKELIHOODS, ModelSpec
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
+X, Y = "train_dataset_size", "test_cross_entropy"
+FITTED = 14  # the addition curve's fitted points (its last 3 are held out elsewhere)
+
+
+def sbc_curve(points: int | None = None) -> pd.DataFrame:
+    """The addition curve's fitted points, or ``points`` inputs log-spaced over their range
+    with y interpolated linearly in log x and log y (the context of a curve of that length)."""
+    curve = bu.datasets.load("four_digit_addition").iloc[:FITTED][[X, Y]]
+    if points is None:
+        return curve
+    if points < 3:
+        raise ValueError(f"--points must be at least 3, got {points}")
+    log_x, log_y = np.log(curve[X].to_numpy()), np.log(curve[Y].to_numpy())
+    new_log_x = np.linspace(log_x.min(), log_x.max(), points)
+    return pd.DataFrame({X: np.exp(new_log_x), Y: np.exp(np.interp(new_log_x, log_x, log_y))})
 
 
 def main() -> None:
@@ -39,6 +58,9 @@ def main() -> None:
     parser.add_argument("--keep", type=int, default=99, help="draws each rank is taken over")
     parser.add_argument("--bins", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=1, help="simulations per batch")
+    parser.add_argument("--points", type=int, default=None, help="inputs (default: the 14)")
+    parser.add_argument("--max-tree-depth", type=int, default=SamplerSettings.max_tree_depth)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument(
         "--likelihood",
         choices=LIKELIHOODS,
@@ -46,9 +68,13 @@ def main() -> None:
         help="noise model (default: the form's); other than the default, it names the files",
     )
     args = parser.parse_args()
-    curve = bu.datasets.load("four_digit_addition").iloc[:14]
-    data = validate(curve, "train_dataset_size", "test_cross_entropy")
-    settings = SamplerSettings(chains=args.chains, warmup=args.warmup, draws=args.draws)
+    data = validate(sbc_curve(args.points), X, Y)
+    settings = SamplerSettings(
+        chains=args.chains,
+        warmup=args.warmup,
+        draws=args.draws,
+        max_tree_depth=args.max_tree_depth,
+    )
     spec = ModelSpec.build("bnsl", args.breaks, args.likelihood)
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -62,17 +88,32 @@ def main() -> None:
             batch_size=args.batch_size,
         )
     seconds = time.perf_counter() - started
+    depth_named = args.max_tree_depth != SamplerSettings.max_tree_depth
     table = result.uniformity(bins=args.bins)
     alpha = 0.01 / len(table)
     table["uniform"] = table.p_value > alpha
-    out = ROOT / "benchmarks" / "results"
-    stem = f"sbc_bnsl{args.breaks}" + (f"_{args.likelihood}" if args.likelihood else "")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = (
+        f"sbc_bnsl{args.breaks}"
+        + (f"_{args.likelihood}" if args.likelihood else "")
+        + (f"_n{args.points}" if args.points else "")
+        + (f"_depth{args.max_tree_depth}" if depth_named else "")
+    )
     result.ranks.to_csv(out / f"{stem}.csv", index=False)
     command = (
         f"python benchmarks/sbc.py --breaks {args.breaks} --simulations {args.simulations} "
         f"--chains {args.chains} --warmup {args.warmup} --draws {args.draws} "
         f"--keep {args.keep} --bins {args.bins} --batch-size {args.batch_size}"
         + (f" --likelihood {args.likelihood}" if args.likelihood else "")
+        + (f" --points {args.points}" if args.points else "")
+        + (f" --max-tree-depth {args.max_tree_depth}" if depth_named else "")
+    )
+    where = (
+        f"the {FITTED} inputs of the 4-digit addition curve"
+        if args.points is None
+        else f"{args.points} inputs log-spaced over the range of the 4-digit addition curve's "
+        f"{FITTED} fitted points (context from its y interpolated there)"
     )
     lines = [
         f"# Simulation-based calibration: BNSL with {args.breaks} break(s)",
@@ -80,8 +121,8 @@ def main() -> None:
         f"Command: `{command}`. Machine: {machine()}; commit {git_commit()}; {seconds:.0f} s.",
         "",
         f"Likelihood: {spec.likelihood}. "
-        f"{args.simulations} simulations at the 14 inputs of the 4-digit addition curve, "
-        "context held fixed; ranks over "
+        f"{args.simulations} simulations at {where}, max tree depth "
+        f"{args.max_tree_depth}, context held fixed; ranks over "
         f"{args.keep} thinned draws, {args.bins} bins; uniform where the chi-square p-value "
         f"exceeds 0.01 / {len(table)} (Bonferroni). Simulations passing every convergence "
         f"check: {result.converged.mean():.0%}; with divergences: "

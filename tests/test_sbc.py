@@ -63,3 +63,24 @@ def test_batches_of_simulations_share_one_compiled_program(addition):
     before = set(nuts._PROGRAMS)
     run_sbc(data, ModelSpec.build("bnsl", 0), simulations=6, settings=settings, batch_size=2)
     assert len(set(nuts._PROGRAMS) - before) == 1
+
+
+def test_the_sbc_benchmark_curve_at_other_lengths():
+    """``--points N``: N log-spaced inputs over the addition curve's fitted range, y on the
+    curve's log-log interpolation (the ends are its own points)."""
+    from tests.conftest import load_benchmark
+
+    sbc = load_benchmark("sbc")
+    own = sbc.sbc_curve()
+    assert len(own) == sbc.FITTED
+    for points in (8, 30):
+        curve = sbc.sbc_curve(points)
+        assert len(curve) == points
+        assert np.all(np.diff(np.log(curve[X])) > 0)
+        assert np.allclose(np.diff(np.log(curve[X])), np.log(curve[X]).diff().iloc[1])
+        for end in (0, -1):
+            assert np.isclose(curve[X].iloc[end], own[X].iloc[end])
+            assert np.isclose(curve[Y].iloc[end], own[Y].iloc[end])
+        assert curve[Y].between(own[Y].min(), own[Y].max()).all()
+    with pytest.raises(ValueError, match="at least 3"):
+        sbc.sbc_curve(2)

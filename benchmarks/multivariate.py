@@ -240,6 +240,31 @@ def inner_study_parser(doc: str, out: Path) -> argparse.ArgumentParser:
     return ap
 
 
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def paired_verdict(table: pd.DataFrame, column: str, baseline: Any, label: str) -> list[str]:
+    """The inner studies' rule: each value of ``column`` other than ``baseline`` becomes the
+    default if, over the (dataset, method) pairs both have, its mean MSCE is lower and its
+    mean LPD is not lower. ``label`` names the column in the lines."""
+    off = table[table[column] == baseline].set_index(["task", "method"])
+    lines = []
+    for value in sorted(set(table[column]) - {baseline}):
+        on = table[table[column] == value].set_index(["task", "method"])
+        pairs = off.index.intersection(on.index)
+        msce = on.loc[pairs, "msce"].mean(), off.loc[pairs, "msce"].mean()
+        lpd = on.loc[pairs, "lpd"].mean(), off.loc[pairs, "lpd"].mean()
+        adopt = msce[0] < msce[1] and lpd[0] >= lpd[1]
+        lines.append(
+            f"- {label} {_shown(value)} against {_shown(baseline)}, over {len(pairs)} "
+            f"(dataset, method) pairs: mean MSCE {msce[0]:.4f} against "
+            f"{msce[1]:.4f}, mean LPD {lpd[0]:.3f} against {lpd[1]:.3f}: "
+            + ("**adopt** as the default" if adopt else "**not** the default (rule not met)")
+        )
+    return lines
+
+
 def run_inner_study(
     args: argparse.Namespace, script: str, title: str, run, describe
 ) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from multivariate import (
     bayes_row,
     inner_split,
     inner_study_parser,
+    paired_verdict,
     plan,
     run_inner_study,
 )
@@ -82,26 +83,6 @@ def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict(table: pd.DataFrame) -> list[str]:
-    """The decision rule of the module doc, applied to the table."""
-    off = table[table["noise_trend_sd"] == 0].set_index(["task", "method"])
-    lines = []
-    for sd in sorted(set(table["noise_trend_sd"]) - {0}):
-        on = table[table["noise_trend_sd"] == sd].set_index(["task", "method"])
-        pairs = off.index.intersection(on.index)
-        d_msce = on.loc[pairs, "msce"].mean() - off.loc[pairs, "msce"].mean()
-        d_lpd = on.loc[pairs, "lpd"].mean() - off.loc[pairs, "lpd"].mean()
-        adopt = d_msce < 0 and d_lpd >= 0
-        lines.append(
-            f"- trend sd {sd:g} against none, over {len(pairs)} (dataset, method) pairs: mean "
-            f"MSCE {on.loc[pairs, 'msce'].mean():.4f} against {off.loc[pairs, 'msce'].mean():.4f}"
-            f", mean LPD {on.loc[pairs, 'lpd'].mean():.3f} against "
-            f"{off.loc[pairs, 'lpd'].mean():.3f}: "
-            + ("**adopt** as the default" if adopt else "**not** the default (rule not met)")
-        )
-    return lines
-
-
 COLUMNS = (
     "task",
     "method",
@@ -124,7 +105,7 @@ def describe(table: pd.DataFrame, args: argparse.Namespace) -> tuple[str, Sequen
         "noise_slope_median: posterior median of the trend's slope per input (log sigma "
         "per unit of standardised log input; blank without the trend)."
     )
-    return explanation, COLUMNS, verdict(table)
+    return explanation, COLUMNS, paired_verdict(table, "noise_trend_sd", 0.0, "trend sd")
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:

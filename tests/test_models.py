@@ -178,6 +178,92 @@ def test_correlated_error_draws_have_its_covariance():
     assert np.abs(draws.mean(axis=0) - mu).max() < 0.003
 
 
+def _gp_case():
+    rng = np.random.default_rng(1)
+    z = rng.uniform(-1, 1, (15, 2))
+    z[4] = z[9]  # a repeated input
+    mu, scale = rng.normal(size=15), np.full(15, 0.1)
+    return z, mu, scale, mu + rng.normal(size=15) * 0.1
+
+
+def _gp_covariance(z, scale, share, length):
+    distance = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
+    corr = np.exp(-distance / length)
+    return share * np.outer(scale, scale) * corr + np.diag((1 - share) * scale**2)
+
+
+def test_gp_errors_have_the_joint_normal_density_and_skip_masked_points():
+    from scipy import stats
+
+    from bayes_unsl.models.likelihood import GaussianProcessNormal
+
+    z, mu, scale, y = _gp_case()
+    with jax.enable_x64(True):
+        noise = GaussianProcessNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.4, jnp.array(z))
+        joint = stats.multivariate_normal(mu, _gp_covariance(z, scale, 0.7, 0.4)).logpdf(y)
+        assert np.isclose(float(noise.log_prob(jnp.array(y)).sum()), joint, rtol=1e-10)
+        assert not np.isclose(joint, stats.norm(mu, scale).logpdf(y).sum(), rtol=1e-2)
+        keep = np.ones(15, bool)
+        keep[[0, 6, 14]] = False
+        dropped = GaussianProcessNormal(
+            jnp.array(mu[keep]), jnp.array(scale[keep]), 0.7, 0.4, jnp.array(z[keep])
+        )
+        masked_lp = noise.with_mask(jnp.array(keep)).log_prob(jnp.array(y))
+        assert np.all(np.asarray(masked_lp)[~keep] == 0.0)
+        assert np.isclose(float(masked_lp.sum()), float(dropped.log_prob(jnp.array(y[keep])).sum()))
+        # Its gradient is finite at repeated inputs, where the distance is 0.
+        grad = jax.grad(
+            lambda length: (
+                GaussianProcessNormal(jnp.array(mu), jnp.array(scale), 0.7, length, jnp.array(z))
+                .log_prob(jnp.array(y))
+                .sum()
+            )
+        )(0.4)
+        assert np.isfinite(float(grad))
+
+
+def test_gp_errors_on_one_input_are_the_ou_model():
+    """The same covariance: the dense density equals the Kalman filter's, point order aside."""
+    from bayes_unsl.models.likelihood import CorrelatedNormal, GaussianProcessNormal
+
+    z, mu, scale, y = _correlated_case()
+    with jax.enable_x64(True):
+        args = (jnp.array(mu), jnp.array(scale), 0.6, 0.25)
+        gp = GaussianProcessNormal(*args, jnp.array(z)[:, None]).log_prob(jnp.array(y)).sum()
+        ou = CorrelatedNormal(*args, jnp.array(z)).log_prob(jnp.array(y)).sum()
+    assert np.isclose(float(gp), float(ou), rtol=1e-10)
+
+
+def test_gp_error_draws_have_its_covariance():
+    from bayes_unsl.models.likelihood import GaussianProcessNormal
+
+    z, mu, scale, _ = _gp_case()
+    with jax.enable_x64(True):
+        noise = GaussianProcessNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.4, jnp.array(z))
+        draws = np.asarray(noise.sample(jax.random.PRNGKey(1), (100_000,)))
+    cov = _gp_covariance(z, scale, 0.7, 0.4)
+    assert np.abs(np.cov(draws.T) - cov).max() < 0.05 * cov.max()
+    assert np.abs(draws.mean(axis=0) - mu).max() < 0.003
+
+
+def test_gp_likelihood_takes_any_inputs_but_no_trend_and_not_too_many_points():
+    from numpyro import handlers
+
+    from bayes_unsl.models.likelihood import GP_MAX_POINTS, observe_log_y
+    from bayes_unsl.priors import BNSLPriors
+
+    assert ModelSpec.build("chinchilla", 0, "gp").likelihood == "gp"
+    assert ModelSpec.build("bnsl", 1, "gp").likelihood == "gp"
+    with pytest.raises(ValueError, match="likelihood 'gp' takes no noise trend"):
+        ModelSpec.build("bnsl", 1, "gp", priors={"noise_trend_sd": 0.5})
+    n = GP_MAX_POINTS + 1
+    with pytest.raises(ValueError, match=f"at most {GP_MAX_POINTS} points.*has {n}"):
+        with handlers.seed(rng_seed=0):
+            observe_log_y(
+                jnp.zeros(n), None, priors=BNSLPriors(), likelihood="gp", z=jnp.zeros((n, 2))
+            )
+
+
 def test_ou_likelihood_takes_one_input_only():
     assert ModelSpec.build("bnsl", 1, "ou").likelihood == "ou"
     with pytest.raises(ValueError, match="likelihood 'ou' correlates errors along one input"):

@@ -41,3 +41,24 @@ def test_target_lines_say_when_the_rows_cannot_meet_the_coverage_target(multivar
     many = next(line for line in lines if line.startswith("- t40: unsl coverage"))
     assert "unattainable with 3 held-out rows" in few
     assert "unattainable" not in many and "(within 0.075 of nominal)" in many
+
+
+def test_paired_verdict_adopts_only_a_variant_better_by_msce_and_no_worse_by_lpd(multivariate):
+    rows = [
+        ("a", "unsl", "normal", 0.02, 1.0),
+        ("b", "unsl", "normal", 0.04, 2.0),
+        ("a", "unsl", "gp", 0.01, 1.2),  # better in both
+        ("b", "unsl", "gp", 0.03, 1.8),
+        ("a", "unsl", "other", 0.01, 0.5),  # lower MSCE, lower LPD
+        ("b", "unsl", "other", 0.03, 1.0),
+        ("c", "cf", "other", 0.0, 9.0),  # a pair the baseline lacks is not counted
+    ]
+    table = pd.DataFrame(rows, columns=["task", "method", "likelihood", "msce", "lpd"])
+    gp, other = multivariate.paired_verdict(table, "likelihood", "normal", "likelihood")
+    assert gp.startswith("- likelihood gp against normal, over 2 (dataset, method) pairs")
+    assert "mean MSCE 0.0200 against 0.0300, mean LPD 1.500 against 1.500" in gp
+    assert "**adopt**" in gp
+    assert "over 2 (dataset, method) pairs" in other and "**not** the default" in other
+    numeric = table.assign(trend=table["likelihood"].map({"normal": 0.0, "gp": 0.5}))
+    (line,) = multivariate.paired_verdict(numeric.dropna(), "trend", 0.0, "trend sd")
+    assert line.startswith("- trend sd 0.5 against 0, over 2")

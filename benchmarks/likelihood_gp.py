@@ -26,17 +26,13 @@ from pathlib import Path
 
 import pandas as pd
 from multivariate import (
-    LEVELS,
-    TASKS,
-    bayes_row,
-    inner_split,
+    INNER_SCORES,
     inner_study_parser,
     paired_verdict,
-    plan,
     run_inner_study,
+    study_columns,
+    variant_rows,
 )
-
-from bayes_unsl.evaluation import score_names
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -45,61 +41,22 @@ SITES = ("sigma", "noise_corr_share", "log_noise_length")
 
 
 def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
-    rows = []
-    for name in args.tasks:
-        task = TASKS[name]
-        train, test = inner_split(task, args.data_root)
-        for method in METHODS:
-            p = plan(task, method, args.breaks)
-            if p is None:
-                continue
-            for likelihood in args.likelihoods:
-                print(f"{name} / {method} / {likelihood}", flush=True)
-                row, fit = bayes_row(
-                    task, method, p, train, test, {**sampler, "likelihood": likelihood}, args.seed
-                )
-                post = fit.idata.posterior
-                medians = {f"{s}_median": float(post[s].median()) for s in SITES if s in post}
-                rows.append(
-                    {
-                        "task": name,
-                        "method": method,
-                        "breaks": p.breaks,
-                        "likelihood": likelihood,
-                        "n_train": len(train),
-                        "n_test": len(test),
-                        **row,
-                        **medians,
-                    }
-                )
-                print(
-                    f"  msce={row['msce']:.4f} lpd={row['lpd']:.3f} "
-                    f"cov90={row['coverage_90']:.2f} r_hat={row['r_hat_max']:.3f} "
-                    f"{row['seconds']:.0f} s",
-                    flush=True,
-                )
-    return pd.DataFrame(rows)
+    def vary(base, sampler, likelihood):
+        return base, {**sampler, "likelihood": likelihood}
+
+    def medians(fit) -> dict:
+        post = fit.idata.posterior
+        return {f"{s}_median": float(post[s].median()) for s in SITES if s in post}
+
+    return variant_rows(args, sampler, METHODS, "likelihood", args.likelihoods, vary, medians)
 
 
-COLUMNS = (
-    "task",
-    "method",
-    "breaks",
-    "likelihood",
-    "n_train",
-    "n_test",
-    *score_names(LEVELS),
-    *(f"{s}_median" for s in SITES),
-    "r_hat_max",
-    "divergences",
-    "seconds",
-)
+COLUMNS = study_columns("likelihood", tuple(f"{s}_median" for s in SITES))
 
 
 def describe(table: pd.DataFrame, args: argparse.Namespace) -> tuple[str, Sequence, list]:
     explanation = (
-        "Every fit sees only the outer training rows of the multivariate benchmark, split "
-        "again by the inner rule below; the scores are on the inner held-out rows. "
+        f"{INNER_SCORES} "
         "Posterior medians: sigma, the sd of each error; noise_corr_share, the correlated "
         "share of its variance (times 0.99); log_noise_length, the log of the correlation's "
         "length in standardised log inputs (blank for independent errors)."

@@ -240,6 +240,74 @@ def inner_study_parser(doc: str, out: Path) -> argparse.ArgumentParser:
     return ap
 
 
+def variant_rows(
+    args: argparse.Namespace,
+    sampler: dict,
+    methods: Sequence[str],
+    column: str,
+    values: Sequence[Any],
+    vary: Callable[[Plan, dict, Any], tuple[Plan, dict]],
+    extras: Callable[[bu.Fit], dict],
+) -> pd.DataFrame:
+    """Fit every (task, method) of ``args.tasks`` on its inner split once per value of
+    ``column``, scored on the inner held-out rows: ``vary(plan, sampler, value)`` gives the
+    plan and sampler settings to fit, ``extras(fit)`` columns of its own."""
+    rows = []
+    for name in args.tasks:
+        task = TASKS[name]
+        train, test = inner_split(task, args.data_root)
+        for method in methods:
+            base = plan(task, method, args.breaks)
+            if base is None:
+                continue
+            for value in values:
+                p, settings = vary(base, sampler, value)
+                print(f"{name} / {method} / {column} {value}", flush=True)
+                row, fit = bayes_row(task, method, p, train, test, settings, args.seed)
+                rows.append(
+                    {
+                        "task": name,
+                        "method": method,
+                        "breaks": p.breaks,
+                        column: value,
+                        "n_train": len(train),
+                        "n_test": len(test),
+                        **row,
+                        **extras(fit),
+                    }
+                )
+                print(
+                    f"  msce={row['msce']:.4f} lpd={row['lpd']:.3f} "
+                    f"cov90={row['coverage_90']:.2f} r_hat={row['r_hat_max']:.3f} "
+                    f"{row['seconds']:.0f} s",
+                    flush=True,
+                )
+    return pd.DataFrame(rows)
+
+
+INNER_SCORES = (
+    "Every fit sees only the outer training rows of the multivariate benchmark, split "
+    "again by the inner rule below; the scores are on the inner held-out rows."
+)
+
+
+def study_columns(column: str, extras: Sequence[str]) -> tuple[str, ...]:
+    """The columns an inner study shows: the pair, its ``column``, scores and ``extras``."""
+    return (
+        "task",
+        "method",
+        "breaks",
+        column,
+        "n_train",
+        "n_test",
+        *score_names(LEVELS),
+        *extras,
+        "r_hat_max",
+        "divergences",
+        "seconds",
+    )
+
+
 def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 

@@ -27,17 +27,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from multivariate import (
-    LEVELS,
-    TASKS,
-    bayes_row,
-    inner_split,
+    INNER_SCORES,
     inner_study_parser,
     paired_verdict,
-    plan,
     run_inner_study,
+    study_columns,
+    variant_rows,
 )
 
-from bayes_unsl.evaluation import score_names
 from bayes_unsl.models.likelihood import NOISE_TREND_SITE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,62 +43,24 @@ METHODS = ("unsl", "cf")
 
 
 def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
-    rows = []
-    for name in args.tasks:
-        task = TASKS[name]
-        train, test = inner_split(task, args.data_root)
-        for method in METHODS:
-            base = plan(task, method, args.breaks)
-            if base is None:
-                continue
-            for trend_sd in args.trend_sds:
-                p = dataclasses.replace(base, priors={**base.priors, "noise_trend_sd": trend_sd})
-                print(f"{name} / {method} / trend sd {trend_sd}", flush=True)
-                row, fit = bayes_row(task, method, p, train, test, sampler, args.seed)
-                trend = fit.idata.posterior.get(NOISE_TREND_SITE)
-                rows.append(
-                    {
-                        "task": name,
-                        "method": method,
-                        "breaks": p.breaks,
-                        "noise_trend_sd": trend_sd,
-                        "n_train": len(train),
-                        "n_test": len(test),
-                        **row,
-                        "noise_slope_median": (
-                            ""
-                            if trend is None
-                            else " ".join(f"{v:.2f}" for v in np.median(trend.values, axis=(0, 1)))
-                        ),
-                    }
-                )
-                print(
-                    f"  msce={row['msce']:.4f} lpd={row['lpd']:.3f} "
-                    f"cov90={row['coverage_90']:.2f} r_hat={row['r_hat_max']:.3f}",
-                    flush=True,
-                )
-    return pd.DataFrame(rows)
+    def vary(base, sampler, trend_sd):
+        priors = {**base.priors, "noise_trend_sd": trend_sd}
+        return dataclasses.replace(base, priors=priors), sampler
+
+    def slopes(fit) -> dict:
+        trend = fit.idata.posterior.get(NOISE_TREND_SITE)
+        shown = "" if trend is None else np.median(trend.values, axis=(0, 1))
+        return {"noise_slope_median": " ".join(f"{v:.2f}" for v in shown)}
+
+    return variant_rows(args, sampler, METHODS, "noise_trend_sd", args.trend_sds, vary, slopes)
 
 
-COLUMNS = (
-    "task",
-    "method",
-    "breaks",
-    "noise_trend_sd",
-    "n_train",
-    "n_test",
-    *score_names(LEVELS),
-    "noise_slope_median",
-    "r_hat_max",
-    "divergences",
-    "seconds",
-)
+COLUMNS = study_columns("noise_trend_sd", ("noise_slope_median",))
 
 
 def describe(table: pd.DataFrame, args: argparse.Namespace) -> tuple[str, Sequence, list]:
     explanation = (
-        "Every fit sees only the outer training rows of the multivariate benchmark, split "
-        "again by the inner rule below; the scores are on the inner held-out rows. "
+        f"{INNER_SCORES} "
         "noise_slope_median: posterior median of the trend's slope per input (log sigma "
         "per unit of standardised log input; blank without the trend)."
     )

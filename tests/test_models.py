@@ -131,119 +131,77 @@ def test_student_t_draws_follow_the_student_t_distribution(df):
     assert stats.kstest(draws[:, 0], stats.t(df + 3, loc=1.5, scale=0.5).cdf).pvalue < 1e-3
 
 
-def _correlated_case():
-    rng = np.random.default_rng(0)
-    z = rng.uniform(-1, 1, 12)
+def _correlated_case(kind: str):
+    """Inputs (1 column for "ou", 2 for "gp") with a repeated one, means, scales and data."""
+    rng = np.random.default_rng(0 if kind == "ou" else 1)
+    n = 12 if kind == "ou" else 15
+    z = rng.uniform(-1, 1, n) if kind == "ou" else rng.uniform(-1, 1, (n, 2))
     z[3] = z[5]  # a repeated input: only the independent part tells the two apart
-    mu, scale = rng.normal(size=12), np.full(12, 0.1)
-    return z, mu, scale, mu + rng.normal(size=12) * 0.1
+    mu, scale = rng.normal(size=n), np.full(n, 0.1)
+    return z, mu, scale, mu + rng.normal(size=n) * 0.1
 
 
-def _ou_covariance(z, scale, share, length):
-    corr = np.exp(-np.abs(z[:, None] - z[None, :]) / length)
-    return share * np.outer(scale, scale) * corr + np.diag((1 - share) * scale**2)
-
-
-def test_correlated_errors_have_the_joint_normal_density_and_skip_masked_points():
-    from scipy import stats
-
-    from bayes_unsl.models.likelihood import CorrelatedNormal
-
-    z, mu, scale, y = _correlated_case()
-    with jax.enable_x64(True):
-        noise = CorrelatedNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
-        joint = stats.multivariate_normal(mu, _ou_covariance(z, scale, 0.7, 0.3)).logpdf(y)
-        assert np.isclose(float(noise.log_prob(jnp.array(y)).sum()), joint, rtol=1e-10)
-        # Independent errors would give another density: the correlation is really there.
-        assert not np.isclose(joint, stats.norm(mu, scale).logpdf(y).sum(), rtol=1e-2)
-        keep = np.ones(12, bool)
-        keep[[2, 7]] = False
-        dropped = CorrelatedNormal(
-            jnp.array(mu[keep]), jnp.array(scale[keep]), 0.7, 0.3, jnp.array(z[keep])
-        )
-        masked_lp = noise.with_mask(jnp.array(keep)).log_prob(jnp.array(y))
-        assert np.all(np.asarray(masked_lp)[~keep] == 0.0)
-        assert np.isclose(float(masked_lp.sum()), float(dropped.log_prob(jnp.array(y[keep])).sum()))
-
-
-def test_correlated_error_draws_have_its_covariance():
-    from bayes_unsl.models.likelihood import CorrelatedNormal
-
-    z, mu, scale, _ = _correlated_case()
-    with jax.enable_x64(True):
-        noise = CorrelatedNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
-        draws = np.asarray(noise.sample(jax.random.PRNGKey(1), (100_000,)))
-    cov = _ou_covariance(z, scale, 0.7, 0.3)
-    assert np.abs(np.cov(draws.T) - cov).max() < 0.05 * cov.max()
-    assert np.abs(draws.mean(axis=0) - mu).max() < 0.003
-
-
-def _gp_case():
-    rng = np.random.default_rng(1)
-    z = rng.uniform(-1, 1, (15, 2))
-    z[4] = z[9]  # a repeated input
-    mu, scale = rng.normal(size=15), np.full(15, 0.1)
-    return z, mu, scale, mu + rng.normal(size=15) * 0.1
-
-
-def _gp_covariance(z, scale, share, length):
-    distance = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
+def _correlated_covariance(z, scale, share, length):
+    gap = z[:, None] - z[None, :]
+    distance = np.abs(gap) if z.ndim == 1 else np.sqrt((gap**2).sum(-1))
     corr = np.exp(-distance / length)
     return share * np.outer(scale, scale) * corr + np.diag((1 - share) * scale**2)
 
 
-def test_gp_errors_have_the_joint_normal_density_and_skip_masked_points():
+def _errors(kind: str):
+    from bayes_unsl.models.likelihood import CorrelatedNormal, GaussianProcessNormal
+
+    return CorrelatedNormal if kind == "ou" else GaussianProcessNormal
+
+
+@pytest.mark.parametrize("kind", ["ou", "gp"])
+def test_correlated_errors_have_the_joint_normal_density_and_skip_masked_points(kind):
     from scipy import stats
 
-    from bayes_unsl.models.likelihood import GaussianProcessNormal
-
-    z, mu, scale, y = _gp_case()
+    errors = _errors(kind)
+    z, mu, scale, y = _correlated_case(kind)
     with jax.enable_x64(True):
-        noise = GaussianProcessNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.4, jnp.array(z))
-        joint = stats.multivariate_normal(mu, _gp_covariance(z, scale, 0.7, 0.4)).logpdf(y)
-        assert np.isclose(float(noise.log_prob(jnp.array(y)).sum()), joint, rtol=1e-10)
-        assert not np.isclose(joint, stats.norm(mu, scale).logpdf(y).sum(), rtol=1e-2)
-        keep = np.ones(15, bool)
-        keep[[0, 6, 14]] = False
-        dropped = GaussianProcessNormal(
-            jnp.array(mu[keep]), jnp.array(scale[keep]), 0.7, 0.4, jnp.array(z[keep])
-        )
+        noise = errors(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
+        joint = stats.multivariate_normal(mu, _correlated_covariance(z, scale, 0.7, 0.3))
+        assert np.isclose(float(noise.log_prob(jnp.array(y)).sum()), joint.logpdf(y), rtol=1e-10)
+        # Independent errors would give another density: the correlation is really there.
+        assert not np.isclose(joint.logpdf(y), stats.norm(mu, scale).logpdf(y).sum(), rtol=1e-2)
+        keep = np.ones(len(y), bool)
+        keep[[2, 7]] = False
+        dropped = errors(jnp.array(mu[keep]), jnp.array(scale[keep]), 0.7, 0.3, jnp.array(z[keep]))
         masked_lp = noise.with_mask(jnp.array(keep)).log_prob(jnp.array(y))
         assert np.all(np.asarray(masked_lp)[~keep] == 0.0)
         assert np.isclose(float(masked_lp.sum()), float(dropped.log_prob(jnp.array(y[keep])).sum()))
-        # Its gradient is finite at repeated inputs, where the distance is 0.
+        # The gradient is finite at the repeated input, where the distance is 0.
         grad = jax.grad(
             lambda length: (
-                GaussianProcessNormal(jnp.array(mu), jnp.array(scale), 0.7, length, jnp.array(z))
+                errors(jnp.array(mu), jnp.array(scale), 0.7, length, jnp.array(z))
                 .log_prob(jnp.array(y))
                 .sum()
             )
-        )(0.4)
+        )(0.3)
         assert np.isfinite(float(grad))
+
+
+@pytest.mark.parametrize("kind", ["ou", "gp"])
+def test_correlated_error_draws_have_its_covariance(kind):
+    z, mu, scale, _ = _correlated_case(kind)
+    with jax.enable_x64(True):
+        noise = _errors(kind)(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
+        draws = np.asarray(noise.sample(jax.random.PRNGKey(1), (100_000,)))
+    cov = _correlated_covariance(z, scale, 0.7, 0.3)
+    assert np.abs(np.cov(draws.T) - cov).max() < 0.05 * cov.max()
+    assert np.abs(draws.mean(axis=0) - mu).max() < 0.003
 
 
 def test_gp_errors_on_one_input_are_the_ou_model():
     """The same covariance: the dense density equals the Kalman filter's, point order aside."""
-    from bayes_unsl.models.likelihood import CorrelatedNormal, GaussianProcessNormal
-
-    z, mu, scale, y = _correlated_case()
+    z, mu, scale, y = _correlated_case("ou")
     with jax.enable_x64(True):
         args = (jnp.array(mu), jnp.array(scale), 0.6, 0.25)
-        gp = GaussianProcessNormal(*args, jnp.array(z)[:, None]).log_prob(jnp.array(y)).sum()
-        ou = CorrelatedNormal(*args, jnp.array(z)).log_prob(jnp.array(y)).sum()
+        gp = _errors("gp")(*args, jnp.array(z)[:, None]).log_prob(jnp.array(y)).sum()
+        ou = _errors("ou")(*args, jnp.array(z)).log_prob(jnp.array(y)).sum()
     assert np.isclose(float(gp), float(ou), rtol=1e-10)
-
-
-def test_gp_error_draws_have_its_covariance():
-    from bayes_unsl.models.likelihood import GaussianProcessNormal
-
-    z, mu, scale, _ = _gp_case()
-    with jax.enable_x64(True):
-        noise = GaussianProcessNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.4, jnp.array(z))
-        draws = np.asarray(noise.sample(jax.random.PRNGKey(1), (100_000,)))
-    cov = _gp_covariance(z, scale, 0.7, 0.4)
-    assert np.abs(np.cov(draws.T) - cov).max() < 0.05 * cov.max()
-    assert np.abs(draws.mean(axis=0) - mu).max() < 0.003
 
 
 def test_gp_likelihood_takes_any_inputs_but_no_trend_and_not_too_many_points():

@@ -62,3 +62,40 @@ def test_paired_verdict_adopts_only_a_variant_better_by_msce_and_no_worse_by_lpd
     numeric = table.assign(trend=table["likelihood"].map({"normal": 0.0, "gp": 0.5}))
     (line,) = multivariate.paired_verdict(numeric.dropna(), "trend", 0.0, "trend sd")
     assert line.startswith("- trend sd 0.5 against 0, over 2")
+
+
+def test_variant_rows_fit_each_pair_once_per_value(multivariate, monkeypatch):
+    """The inner studies' loop: every (task, method) the plan allows, once per value, with
+    the plan and settings ``vary`` gives and the columns ``extras`` adds."""
+    import argparse
+
+    seen = []
+
+    def fake_row(task, method, p, train, test, sampler, seed):
+        seen.append((task.name, method, p.priors.get("tag"), sampler.get("likelihood"), seed))
+        return {"msce": 0.1, "lpd": 1.0, "coverage_90": 0.9, "r_hat_max": 1.0, "seconds": 1.0}, p
+
+    train, test = pd.DataFrame({"a": range(5)}), pd.DataFrame({"a": range(2)})
+    monkeypatch.setattr(multivariate, "bayes_row", fake_row)
+    monkeypatch.setattr(multivariate, "inner_split", lambda task, root: (train, test))
+    args = argparse.Namespace(tasks=["gadre2024_overtraining"], data_root=None, breaks=1, seed=3)
+
+    def vary(base, sampler, value):
+        return multivariate.Plan(base.form, base.x, base.breaks, {"tag": value}), {
+            **sampler,
+            "likelihood": value,
+        }
+
+    table = multivariate.variant_rows(
+        args, {}, ("unsl", "dc", "cf"), "likelihood", ["normal", "gp"], vary, lambda f: {"k": 7}
+    )
+    # Gadre has no DC inputs: that method is skipped.
+    assert [(m, v) for _, m, v, _, _ in seen] == [
+        ("unsl", "normal"),
+        ("unsl", "gp"),
+        ("cf", "normal"),
+        ("cf", "gp"),
+    ]
+    assert all(t == "gadre2024_overtraining" and s == v and seed == 3 for t, _, v, s, seed in seen)
+    assert table["likelihood"].tolist() == ["normal", "gp", "normal", "gp"]
+    assert (table[["n_train", "n_test", "k"]] == [5, 2, 7]).all().all()

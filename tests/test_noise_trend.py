@@ -134,7 +134,7 @@ def test_the_study_splits_only_the_outer_training_rows(study):
         }
     )
     task = type("T", (), {"name": "chinchilla_approach3_epoch", "load": lambda self, r: frame})()
-    train, test = study.inner_split(task, None)
+    train, test = load_benchmark("multivariate").inner_split(task, None)
     assert list(train["training_flops"]) == [1e19, 1e20]
     assert list(test["training_flops"]) == [10**20.6]
 
@@ -147,6 +147,10 @@ def test_the_study_adopts_the_trend_only_by_its_stated_rule(study):
             rows.append(dict(task=task, method="cf", noise_trend_sd=0.5, msce=msce_on, lpd=lpd_on))
         return pd.DataFrame(rows)
 
-    assert "**adopt**" in study.verdict(table(0.01, 1.0))[0]
-    assert "**not**" in study.verdict(table(0.01, 0.9))[0]  # better MSCE, worse LPD
-    assert "**not**" in study.verdict(table(0.05, 2.0))[0]  # better LPD, worse MSCE
+    def verdict(rows: pd.DataFrame) -> str:
+        (line,) = study.describe(rows, None)[2]
+        return line
+
+    assert "**adopt**" in verdict(table(0.01, 1.0))
+    assert "**not**" in verdict(table(0.01, 0.9))  # better MSCE, worse LPD
+    assert "**not**" in verdict(table(0.05, 2.0))  # better LPD, worse MSCE

@@ -132,7 +132,28 @@ def noise_scale(sigma, slope, z, floor: float):
     return floor + (sigma - floor) * jnp.exp(jnp.einsum("...m,nm->...n", slope, z))
 
 
-class CorrelatedNormal(dist.Distribution):
+class _CorrelatedErrors(dist.Distribution):
+    """Normal errors ``e = s + w`` at inputs ``z``: ``s`` correlated with variance
+    ``share * scale**2``, ``w`` independent with variance ``(1 - share) * scale**2``;
+    ``keep`` marks the points that count (see :meth:`with_mask`). One term per point."""
+
+    arg_constraints = {"loc": dist.constraints.real, "scale": dist.constraints.positive}
+    support = dist.constraints.real
+    reparametrized_params = ["loc", "scale"]
+    pytree_data_fields = ("loc", "scale", "share", "length", "z", "keep")
+
+    def __init__(self, loc, scale, share, length, z, keep=None, *, validate_args=None):
+        self.loc, self.scale = jnp.broadcast_arrays(loc, scale)
+        self.share, self.length, self.z = share, length, z
+        self.keep = jnp.ones(self.loc.shape, bool) if keep is None else keep
+        super().__init__(batch_shape=self.loc.shape, validate_args=validate_args)
+
+    def with_mask(self, mask):
+        """The same errors with the points where ``mask`` is False left out entirely."""
+        return type(self)(self.loc, self.scale, self.share, self.length, self.z, self.keep & mask)
+
+
+class CorrelatedNormal(_CorrelatedErrors):
     """Normal errors along one input: ``e = s + w``, ``s`` an Ornstein-Uhlenbeck process
     (covariance ``share * sigma**2 * exp(-|z_i - z_j| / length)``), ``w`` independent with
     variance ``(1 - share) * sigma**2``.
@@ -144,23 +165,10 @@ class CorrelatedNormal(dist.Distribution):
     the density of the real points. Draws are joint, from the same process.
     """
 
-    arg_constraints = {"loc": dist.constraints.real, "scale": dist.constraints.positive}
-    support = dist.constraints.real
-    reparametrized_params = ["loc", "scale"]
-    pytree_data_fields = ("loc", "scale", "share", "length", "z", "keep")
-
     def __init__(self, loc, scale, share, length, z, keep=None, *, validate_args=None):
-        self.loc, self.scale = jnp.broadcast_arrays(loc, scale)
-        self.share, self.length = share, length
-        self.z = jnp.broadcast_to(z, self.loc.shape)
-        self.keep = jnp.ones(self.loc.shape, bool) if keep is None else keep
-        super().__init__(batch_shape=self.loc.shape, validate_args=validate_args)
-
-    def with_mask(self, mask) -> CorrelatedNormal:
-        """The same errors with the points where ``mask`` is False left out entirely."""
-        return CorrelatedNormal(
-            self.loc, self.scale, self.share, self.length, self.z, self.keep & mask
-        )
+        loc, scale = jnp.broadcast_arrays(loc, scale)
+        z = jnp.broadcast_to(z, loc.shape)
+        super().__init__(loc, scale, share, length, z, keep, validate_args=validate_args)
 
     def _steps(self):
         order = jnp.argsort(self.z)
@@ -214,7 +222,7 @@ class CorrelatedNormal(dist.Distribution):
         return self.loc + process + white
 
 
-class GaussianProcessNormal(dist.Distribution):
+class GaussianProcessNormal(_CorrelatedErrors):
     """Normal errors over several inputs: ``e = s + w``, ``s`` a Gaussian process with
     covariance ``share * sigma_i * sigma_j * exp(-|z_i - z_j| / length)`` (``|.|`` the
     Euclidean distance of the rows of ``z``, shape (n, m)), ``w`` independent with variance
@@ -226,23 +234,6 @@ class GaussianProcessNormal(dist.Distribution):
     :meth:`with_mask` are cut out of the covariance, so padding never changes the density
     of the real points. Draws are joint.
     """
-
-    arg_constraints = {"loc": dist.constraints.real, "scale": dist.constraints.positive}
-    support = dist.constraints.real
-    reparametrized_params = ["loc", "scale"]
-    pytree_data_fields = ("loc", "scale", "share", "length", "z", "keep")
-
-    def __init__(self, loc, scale, share, length, z, keep=None, *, validate_args=None):
-        self.loc, self.scale = jnp.broadcast_arrays(loc, scale)
-        self.share, self.length, self.z = share, length, z
-        self.keep = jnp.ones(self.loc.shape, bool) if keep is None else keep
-        super().__init__(batch_shape=self.loc.shape, validate_args=validate_args)
-
-    def with_mask(self, mask) -> GaussianProcessNormal:
-        """The same errors with the points where ``mask`` is False left out entirely."""
-        return GaussianProcessNormal(
-            self.loc, self.scale, self.share, self.length, self.z, self.keep & mask
-        )
 
     def covariance(self):
         """The n x n covariance of the errors, masked points included."""

@@ -137,11 +137,10 @@ def fit(
     measured, and :meth:`Fit.break_choice` shows the comparison. Counts the curve has too
     few points for are skipped.
 
-    ``options``: ``likelihood`` ("normal", "student_t", "ou" for single-input forms:
+    ``options``: ``likelihood`` ("normal", "student_t" or, for single-input forms, "ou":
     normal errors partly correlated along log x, for dense curves whose deviations from the
-    form come in runs, or "gp", the same over several inputs, at most 1,000 points; default
-    the form's: Student-t for "bnsl", which removed divergences on the benchmark curves,
-    normal otherwise);
+    form come in runs; default the form's: Student-t for "bnsl", which removed divergences
+    on the benchmark curves, normal otherwise);
     ``priors`` (a dict of the form's prior fields, e.g. :class:`bayes_unsl.priors.BNSLPriors`);
     ``upper_bound`` (a value the metric cannot exceed, e.g. 1 for an error rate: observations
     above it are refused and predictive draws are capped at it); sampler settings

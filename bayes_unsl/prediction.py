@@ -142,9 +142,9 @@ def predictive_draws(
 ) -> np.ndarray:
     """Posterior predictive draws of y (noise included), shape (draws, points).
 
-    With likelihood "ou" or "gp" each new point gets the error's full sd ``sigma``,
-    independent of the fitted points' errors: past the data, where the correlation has died
-    away, that is the process itself; next to the fitted points it is a little wider.
+    With likelihood "ou" each new point gets the error's full sd ``sigma``, independent of
+    the fitted points' errors: past the data, where the correlation has died away, that is
+    the process itself; next to the last fitted point it is a little wider than it.
     Where the posterior has a noise trend (site ``noise_slope``), each point's scale is
     that of its standardised inputs ``u / half_range`` (``half_range`` then required), the
     trend carried past the data.

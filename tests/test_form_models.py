@@ -4,7 +4,6 @@ curve, that UNSL reduces to the BNSL, and one end-to-end fit of CF."""
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -393,37 +392,3 @@ def test_each_form_has_its_default_likelihood_and_a_stored_one_is_kept():
     assert explicit.likelihood == "normal"
     # A result saved with the normal likelihood is rebuilt with it, not today's default.
     assert ModelSpec.from_dict(explicit.to_dict()) == explicit
-
-
-@pytest.mark.slow
-def test_cf_fit_with_gp_errors_samples_its_noise_sites_and_predicts(tmp_path):
-    """likelihood="gp" on two inputs: the correlation sites are sampled and judged, the
-    pointwise log likelihood has one term per row, and a saved fit predicts the same."""
-    train = cf_table(seed=2)
-    result = bu.fit(
-        train,
-        ["N", "D"],
-        "loss",
-        form="chinchilla",
-        likelihood="gp",
-        chains=2,
-        warmup=200,
-        draws=200,
-        map_starts=8,
-        retries=0,
-        warn=False,
-    )
-    post = result.idata.posterior
-    share = post["noise_corr_share"].values
-    assert np.all((share > 0) & (share < 1)) and np.isfinite(post["log_noise_length"]).all()
-    assert result.idata.log_likelihood["log_y"].shape[-1] == len(train)
-    assert np.isfinite(result.diagnostics()["r_hat_max"])
-    new = {"N": [1e11, 3e10], "D": [1e13, 2e12]}
-    table = result.predict(new, levels=(0.9,))
-    assert np.all(table["lower_90"] < table["median"])
-    assert np.all(table["median"] < table["upper_90"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bu.ConvergenceWarning)  # a short run may not converge
-        saved = bu.load(result.save(tmp_path / "gp.nc"))
-    assert saved.spec.likelihood == "gp"
-    np.testing.assert_allclose(saved.samples(new), result.samples(new))

@@ -131,95 +131,51 @@ def test_student_t_draws_follow_the_student_t_distribution(df):
     assert stats.kstest(draws[:, 0], stats.t(df + 3, loc=1.5, scale=0.5).cdf).pvalue < 1e-3
 
 
-def _correlated_case(kind: str):
-    """Inputs (1 column for "ou", 2 for "gp") with a repeated one, means, scales and data."""
-    rng = np.random.default_rng(0 if kind == "ou" else 1)
-    n = 12 if kind == "ou" else 15
-    z = rng.uniform(-1, 1, n) if kind == "ou" else rng.uniform(-1, 1, (n, 2))
+def _correlated_case():
+    rng = np.random.default_rng(0)
+    z = rng.uniform(-1, 1, 12)
     z[3] = z[5]  # a repeated input: only the independent part tells the two apart
-    mu, scale = rng.normal(size=n), np.full(n, 0.1)
-    return z, mu, scale, mu + rng.normal(size=n) * 0.1
+    mu, scale = rng.normal(size=12), np.full(12, 0.1)
+    return z, mu, scale, mu + rng.normal(size=12) * 0.1
 
 
-def _correlated_covariance(z, scale, share, length):
-    gap = z[:, None] - z[None, :]
-    distance = np.abs(gap) if z.ndim == 1 else np.sqrt((gap**2).sum(-1))
-    corr = np.exp(-distance / length)
+def _ou_covariance(z, scale, share, length):
+    corr = np.exp(-np.abs(z[:, None] - z[None, :]) / length)
     return share * np.outer(scale, scale) * corr + np.diag((1 - share) * scale**2)
 
 
-def _errors(kind: str):
-    from bayes_unsl.models.likelihood import CorrelatedNormal, GaussianProcessNormal
-
-    return CorrelatedNormal if kind == "ou" else GaussianProcessNormal
-
-
-@pytest.mark.parametrize("kind", ["ou", "gp"])
-def test_correlated_errors_have_the_joint_normal_density_and_skip_masked_points(kind):
+def test_correlated_errors_have_the_joint_normal_density_and_skip_masked_points():
     from scipy import stats
 
-    errors = _errors(kind)
-    z, mu, scale, y = _correlated_case(kind)
+    from bayes_unsl.models.likelihood import CorrelatedNormal
+
+    z, mu, scale, y = _correlated_case()
     with jax.enable_x64(True):
-        noise = errors(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
-        joint = stats.multivariate_normal(mu, _correlated_covariance(z, scale, 0.7, 0.3))
-        assert np.isclose(float(noise.log_prob(jnp.array(y)).sum()), joint.logpdf(y), rtol=1e-10)
+        noise = CorrelatedNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
+        joint = stats.multivariate_normal(mu, _ou_covariance(z, scale, 0.7, 0.3)).logpdf(y)
+        assert np.isclose(float(noise.log_prob(jnp.array(y)).sum()), joint, rtol=1e-10)
         # Independent errors would give another density: the correlation is really there.
-        assert not np.isclose(joint.logpdf(y), stats.norm(mu, scale).logpdf(y).sum(), rtol=1e-2)
-        keep = np.ones(len(y), bool)
+        assert not np.isclose(joint, stats.norm(mu, scale).logpdf(y).sum(), rtol=1e-2)
+        keep = np.ones(12, bool)
         keep[[2, 7]] = False
-        dropped = errors(jnp.array(mu[keep]), jnp.array(scale[keep]), 0.7, 0.3, jnp.array(z[keep]))
+        dropped = CorrelatedNormal(
+            jnp.array(mu[keep]), jnp.array(scale[keep]), 0.7, 0.3, jnp.array(z[keep])
+        )
         masked_lp = noise.with_mask(jnp.array(keep)).log_prob(jnp.array(y))
         assert np.all(np.asarray(masked_lp)[~keep] == 0.0)
         assert np.isclose(float(masked_lp.sum()), float(dropped.log_prob(jnp.array(y[keep])).sum()))
-        # The gradient is finite at the repeated input, where the distance is 0.
-        grad = jax.grad(
-            lambda length: (
-                errors(jnp.array(mu), jnp.array(scale), 0.7, length, jnp.array(z))
-                .log_prob(jnp.array(y))
-                .sum()
-            )
-        )(0.3)
-        assert np.isfinite(float(grad))
 
 
-@pytest.mark.parametrize("kind", ["ou", "gp"])
-def test_correlated_error_draws_have_its_covariance(kind):
-    z, mu, scale, _ = _correlated_case(kind)
+def test_correlated_error_draws_have_its_covariance():
+    from bayes_unsl.models.likelihood import CorrelatedNormal
+
+    z, mu, scale, _ = _correlated_case()
     with jax.enable_x64(True):
-        noise = _errors(kind)(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
+        noise = CorrelatedNormal(jnp.array(mu), jnp.array(scale), 0.7, 0.3, jnp.array(z))
         draws = np.asarray(noise.sample(jax.random.PRNGKey(1), (100_000,)))
-    cov = _correlated_covariance(z, scale, 0.7, 0.3)
+    cov = _ou_covariance(z, scale, 0.7, 0.3)
     assert np.abs(np.cov(draws.T) - cov).max() < 0.05 * cov.max()
     assert np.abs(draws.mean(axis=0) - mu).max() < 0.003
-
-
-def test_gp_errors_on_one_input_are_the_ou_model():
-    """The same covariance: the dense density equals the Kalman filter's, point order aside."""
-    z, mu, scale, y = _correlated_case("ou")
-    with jax.enable_x64(True):
-        args = (jnp.array(mu), jnp.array(scale), 0.6, 0.25)
-        gp = _errors("gp")(*args, jnp.array(z)[:, None]).log_prob(jnp.array(y)).sum()
-        ou = _errors("ou")(*args, jnp.array(z)).log_prob(jnp.array(y)).sum()
-    assert np.isclose(float(gp), float(ou), rtol=1e-10)
-
-
-def test_gp_likelihood_takes_any_inputs_but_no_trend_and_not_too_many_points():
-    from numpyro import handlers
-
-    from bayes_unsl.models.likelihood import GP_MAX_POINTS, observe_log_y
-    from bayes_unsl.priors import BNSLPriors
-
-    assert ModelSpec.build("chinchilla", 0, "gp").likelihood == "gp"
-    assert ModelSpec.build("bnsl", 1, "gp").likelihood == "gp"
-    with pytest.raises(ValueError, match="likelihood 'gp' takes no noise trend"):
-        ModelSpec.build("bnsl", 1, "gp", priors={"noise_trend_sd": 0.5})
-    n = GP_MAX_POINTS + 1
-    with pytest.raises(ValueError, match=f"at most {GP_MAX_POINTS} points.*has {n}"):
-        with handlers.seed(rng_seed=0):
-            observe_log_y(
-                jnp.zeros(n), None, priors=BNSLPriors(), likelihood="gp", z=jnp.zeros((n, 2))
-            )
 
 
 def test_ou_likelihood_takes_one_input_only():

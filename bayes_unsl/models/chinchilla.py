@@ -26,11 +26,7 @@ import numpyro.distributions as dist
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import chinchilla, data_constrained
 from bayes_unsl.forms._ops import log1mexp
-from bayes_unsl.models.likelihood import (
-    NOISE_CORRELATION_SITES,
-    NOISE_TREND_SITE,
-    observe_log_y,
-)
+from bayes_unsl.models.likelihood import NOISE_TREND_SITE, observe_log_y
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
 from bayes_unsl.priors import ChinchillaPriors, DCPriors
@@ -201,7 +197,6 @@ _CF_SAMPLED = (
     "alpha",
     "beta",
     "log_sigma",
-    *NOISE_CORRELATION_SITES,
     NOISE_TREND_SITE,
 )
 

@@ -1,14 +1,10 @@
 """The noise model every form shares: a LogNormal noise scale and a likelihood on log y.
 
-Four likelihoods: independent normal or Student-t errors; (``"ou"``, single-input forms)
-normal errors part of which are correlated along log x: an Ornstein-Uhlenbeck process plus
-independent noise; and (``"gp"``, any number of inputs) the same with the correlated part a
-Gaussian process over all the standardised log inputs, the discrepancy between the form
-and the measurements. A curve measured densely deviates from any smooth form in runs, not
-point by point, and a grid of runs over several inputs deviates in regions (a form that
-misses how the loss trades model size against data is off along that direction);
-independent errors then count every point as fresh evidence and make the posterior too
-sure of the curve.
+Three likelihoods: independent normal or Student-t errors, and (``"ou"``, single-input
+forms) normal errors part of which are correlated along log x: an Ornstein-Uhlenbeck
+process plus independent noise. A curve measured densely deviates from any smooth form in
+runs, not point by point; independent errors then count every point as fresh evidence and
+make the posterior too sure of the curve.
 
 With ``priors.noise_trend_sd > 0`` the noise scale also trends with the inputs: log sigma
 is linear in the standardised log inputs (one slope per input). Measurements (and a
@@ -32,9 +28,7 @@ __all__ = [
     "MAX_CORR_SHARE",
     "NOISE_CORRELATION_SITES",
     "NOISE_TREND_SITE",
-    "GP_MAX_POINTS",
     "CorrelatedNormal",
-    "GaussianProcessNormal",
     "StudentT",
     "masked",
     "noise_scale",
@@ -46,10 +40,6 @@ NOISE_CORRELATION_SITES = ("noise_corr_share", "log_noise_length")
 
 #: The site of the noise trend's slopes, one per input (present only when it is on).
 NOISE_TREND_SITE = "noise_slope"
-
-#: Most points likelihood "gp" takes: its density factors an n x n covariance at every
-#: gradient (n**3 / 3 operations), about 1 ms at 200 points and 50 ms at 1,000 on a CPU.
-GP_MAX_POINTS = 1000
 
 #: At least 1% of the error variance stays independent, which keeps the density finite at
 #: repeated inputs (several seeds at one size), where the correlated part cannot differ.
@@ -64,11 +54,8 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str, z=None) -> None:
     ``likelihood="ou"``, ``sigma`` is the sd of each error, a share (``MAX_CORR_SHARE`` times
     the sampled ``noise_corr_share``) of whose variance is an Ornstein-Uhlenbeck process
     along ``z`` (the standardised log input, shape (n,)) with correlation length
-    ``exp(log_noise_length)`` (z units); see :class:`CorrelatedNormal`. ``likelihood="gp"``
-    is the same over every input: the correlation is ``exp(-distance / length)`` with the
-    Euclidean distance of the standardised log inputs ``z`` (n, m); see
-    :class:`GaussianProcessNormal` (with one input the two models are the same).
-    ``log_y=None`` draws from the model.
+    ``exp(log_noise_length)`` (z units); see :class:`CorrelatedNormal`. ``log_y=None``
+    draws from the model.
 
     With ``priors.noise_trend_sd > 0`` the site ``sigma`` is the scale at the centre of the
     data (z = 0) and each point's scale is :func:`noise_scale` of its inputs; the slopes
@@ -91,35 +78,18 @@ def observe_log_y(mu, log_y, *, priors, likelihood: str, z=None) -> None:
     elif likelihood == "ou":
         if z is None:
             raise ValueError("likelihood 'ou' needs the inputs z to order the points")
-        share, log_length = _correlation_sites(priors)
+        share = MAX_CORR_SHARE * numpyro.sample(
+            "noise_corr_share", dist.Beta(*priors.noise_corr_share)
+        )
+        log_length = numpyro.sample(
+            "log_noise_length",
+            dist.Normal(math.log(priors.noise_length_median), priors.noise_length_sd),
+        )
         noise = CorrelatedNormal(mu, sigma, share, jnp.exp(log_length), z)
-    elif likelihood == "gp":
-        if z is None:
-            raise ValueError("likelihood 'gp' needs the inputs z")
-        n = mu.shape[0]
-        if n > GP_MAX_POINTS:
-            raise ValueError(
-                f"likelihood 'gp' takes at most {GP_MAX_POINTS} points (its density factors an "
-                f"n x n covariance at every step); this fit has {n}: use 'normal' or "
-                "'student_t', or fit a subset of the rows"
-            )
-        share, log_length = _correlation_sites(priors)
-        zz = jnp.reshape(z, (n, -1))
-        noise = GaussianProcessNormal(mu, sigma, share, jnp.exp(log_length), zz)
     else:
         noise = dist.Normal(mu, sigma)
     with numpyro.plate("point", mu.shape[0]):
         numpyro.sample("log_y", noise, obs=log_y)
-
-
-def _correlation_sites(priors):
-    """The correlated share of the error variance and the log of its length (z units)."""
-    share = MAX_CORR_SHARE * numpyro.sample("noise_corr_share", dist.Beta(*priors.noise_corr_share))
-    log_length = numpyro.sample(
-        "log_noise_length",
-        dist.Normal(math.log(priors.noise_length_median), priors.noise_length_sd),
-    )
-    return share, log_length
 
 
 def noise_scale(sigma, slope, z, floor: float):
@@ -132,28 +102,7 @@ def noise_scale(sigma, slope, z, floor: float):
     return floor + (sigma - floor) * jnp.exp(jnp.einsum("...m,nm->...n", slope, z))
 
 
-class _CorrelatedErrors(dist.Distribution):
-    """Normal errors ``e = s + w`` at inputs ``z``: ``s`` correlated with variance
-    ``share * scale**2``, ``w`` independent with variance ``(1 - share) * scale**2``;
-    ``keep`` marks the points that count (see :meth:`with_mask`). One term per point."""
-
-    arg_constraints = {"loc": dist.constraints.real, "scale": dist.constraints.positive}
-    support = dist.constraints.real
-    reparametrized_params = ["loc", "scale"]
-    pytree_data_fields = ("loc", "scale", "share", "length", "z", "keep")
-
-    def __init__(self, loc, scale, share, length, z, keep=None, *, validate_args=None):
-        self.loc, self.scale = jnp.broadcast_arrays(loc, scale)
-        self.share, self.length, self.z = share, length, z
-        self.keep = jnp.ones(self.loc.shape, bool) if keep is None else keep
-        super().__init__(batch_shape=self.loc.shape, validate_args=validate_args)
-
-    def with_mask(self, mask):
-        """The same errors with the points where ``mask`` is False left out entirely."""
-        return type(self)(self.loc, self.scale, self.share, self.length, self.z, self.keep & mask)
-
-
-class CorrelatedNormal(_CorrelatedErrors):
+class CorrelatedNormal(dist.Distribution):
     """Normal errors along one input: ``e = s + w``, ``s`` an Ornstein-Uhlenbeck process
     (covariance ``share * sigma**2 * exp(-|z_i - z_j| / length)``), ``w`` independent with
     variance ``(1 - share) * sigma**2``.
@@ -165,10 +114,23 @@ class CorrelatedNormal(_CorrelatedErrors):
     the density of the real points. Draws are joint, from the same process.
     """
 
+    arg_constraints = {"loc": dist.constraints.real, "scale": dist.constraints.positive}
+    support = dist.constraints.real
+    reparametrized_params = ["loc", "scale"]
+    pytree_data_fields = ("loc", "scale", "share", "length", "z", "keep")
+
     def __init__(self, loc, scale, share, length, z, keep=None, *, validate_args=None):
-        loc, scale = jnp.broadcast_arrays(loc, scale)
-        z = jnp.broadcast_to(z, loc.shape)
-        super().__init__(loc, scale, share, length, z, keep, validate_args=validate_args)
+        self.loc, self.scale = jnp.broadcast_arrays(loc, scale)
+        self.share, self.length = share, length
+        self.z = jnp.broadcast_to(z, self.loc.shape)
+        self.keep = jnp.ones(self.loc.shape, bool) if keep is None else keep
+        super().__init__(batch_shape=self.loc.shape, validate_args=validate_args)
+
+    def with_mask(self, mask) -> CorrelatedNormal:
+        """The same errors with the points where ``mask`` is False left out entirely."""
+        return CorrelatedNormal(
+            self.loc, self.scale, self.share, self.length, self.z, self.keep & mask
+        )
 
     def _steps(self):
         order = jnp.argsort(self.z)
@@ -220,45 +182,6 @@ class CorrelatedNormal(_CorrelatedErrors):
         process = jnp.zeros(shape).at[..., order].set(jnp.moveaxis(path, 0, -1))
         white = jax.random.normal(key_w, shape) * self.scale * jnp.sqrt(1.0 - self.share)
         return self.loc + process + white
-
-
-class GaussianProcessNormal(_CorrelatedErrors):
-    """Normal errors over several inputs: ``e = s + w``, ``s`` a Gaussian process with
-    covariance ``share * sigma_i * sigma_j * exp(-|z_i - z_j| / length)`` (``|.|`` the
-    Euclidean distance of the rows of ``z``, shape (n, m)), ``w`` independent with variance
-    ``(1 - share) * sigma**2``. With one input this is :class:`CorrelatedNormal`'s model.
-
-    ``log_prob`` is exact, through the Cholesky factor of the n x n covariance: each point's
-    term is its density given the points before it in row order, so the terms sum to the
-    joint density (and PSIS-LOO reads them point by point, as for "ou"). Points excluded by
-    :meth:`with_mask` are cut out of the covariance, so padding never changes the density
-    of the real points. Draws are joint.
-    """
-
-    def covariance(self):
-        """The n x n covariance of the errors, masked points included."""
-        gap = self.z[:, None, :] - self.z[None, :, :]
-        # Distances of the data only (no parameter), so the square root at 0 is harmless.
-        distance = jnp.sqrt(jnp.sum(gap * gap, axis=-1))
-        scale = self.scale
-        corr = self.share * jnp.exp(-distance / self.length) * scale[:, None] * scale[None, :]
-        return corr + jnp.diag((1.0 - self.share) * scale**2)
-
-    def log_prob(self, value):
-        keep = self.keep
-        both = keep[:, None] & keep[None, :]
-        # Masked points become independent unit normals at 0, whose terms are dropped.
-        cov = jnp.where(both, self.covariance(), 0.0) + jnp.diag(jnp.where(keep, 0.0, 1.0))
-        resid = jnp.where(keep, value - self.loc, 0.0)
-        chol = jnp.linalg.cholesky(cov)
-        white = jax.scipy.linalg.solve_triangular(chol, resid, lower=True)
-        lp = -0.5 * jnp.log(2.0 * jnp.pi) - jnp.log(jnp.diagonal(chol)) - 0.5 * white**2
-        return jnp.where(keep, lp, 0.0)
-
-    def sample(self, key, sample_shape=()):
-        chol = jnp.linalg.cholesky(self.covariance())
-        normals = jax.random.normal(key, sample_shape + self.batch_shape)
-        return self.loc + normals @ chol.T
 
 
 # Up to this many degrees of freedom, a whole df draws chi-square as a sum of squared normals.

@@ -21,7 +21,7 @@ from bayes_unsl.priors import BNSLPriors, priors_from_dict
 
 __all__ = ["LIKELIHOODS", "ModelSpec"]
 
-LIKELIHOODS = ("normal", "student_t", "ou", "gp")
+LIKELIHOODS = ("normal", "student_t", "ou")
 
 #: Prior settings added after results were first saved, with the value that reproduces a
 #: result saved without them (the further break's slope was data-relative before
@@ -66,10 +66,10 @@ class ModelSpec:
                 f"likelihood 'ou' correlates errors along one input; form {self.form!r} "
                 "takes several: use 'normal' or 'student_t'"
             )
-        if self.likelihood in ("ou", "gp") and self.priors.noise_trend_sd > 0:
+        if self.likelihood == "ou" and self.priors.noise_trend_sd > 0:
             raise ValueError(
-                f"likelihood {self.likelihood!r} takes no noise trend: set noise_trend_sd=0 "
-                "or use 'normal' or 'student_t'"
+                "likelihood 'ou' takes no noise trend: set noise_trend_sd=0 or use 'normal' "
+                "or 'student_t'"
             )
         bound = self.upper_bound
         if bound is not None and (

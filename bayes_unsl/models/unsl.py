@@ -51,11 +51,7 @@ import numpyro.distributions as dist
 from bayes_unsl.data import Dataset
 from bayes_unsl.forms import UNSLStructure, unsl
 from bayes_unsl.forms._ops import log1mexp
-from bayes_unsl.models.likelihood import (
-    NOISE_CORRELATION_SITES,
-    NOISE_TREND_SITE,
-    observe_log_y,
-)
+from bayes_unsl.models.likelihood import NOISE_TREND_SITE, observe_log_y
 from bayes_unsl.models.pivot import centre_slope_scale, from_centre
 from bayes_unsl.models.registry import FormModel, register
 from bayes_unsl.models.spec import ModelSpec
@@ -369,7 +365,6 @@ UNSL = register(
             "log_f_excess",
             "rise_z",
             "log_sigma",
-            *NOISE_CORRELATION_SITES,
             NOISE_TREND_SITE,
         ),
         # The count for one input; unsl_context checks the count for the table's inputs.

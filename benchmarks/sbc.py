@@ -25,7 +25,7 @@ from provenance import git_commit, machine
 
 import bayes_unsl as bu
 from bayes_unsl.data import validate
-from bayes_unsl.evaluation.sbc import run_sbc
+from bayes_unsl.evaluation.sbc import ecdf_uniformity, run_sbc
 from bayes_unsl.inference.nuts import SamplerSettings
 from bayes_unsl.models import LIKELIHOODS, ModelSpec
 from bayes_unsl.tables import markdown_table
@@ -48,6 +48,39 @@ def sbc_curve(points: int | None = None) -> pd.DataFrame:
     return pd.DataFrame({X: np.exp(new_log_x), Y: np.exp(np.interp(new_log_x, log_x, log_y))})
 
 
+ECDF_HEADING = "## Simultaneous ECDF test"
+
+
+def ecdf_section(ranks: pd.DataFrame, keep: int) -> list[str]:
+    """The ECDF test of every parameter's ranks at an overall 1% level (Bonferroni)."""
+    prob = 1.0 - 0.01 / ranks.shape[1]
+    table = ecdf_uniformity(ranks, keep, prob)
+    return [
+        ECDF_HEADING,
+        "",
+        f"The ECDF of each parameter's {len(ranks)} ranks (0 to {keep}) against the band "
+        f"that holds a uniform ECDF's whole path with probability {prob:.4f} (1% over the "
+        f"{ranks.shape[1]} parameters, Bonferroni; ArviZ's optimised simultaneous band). "
+        "ecdf_excess: how far the ECDF leaves the band at worst.",
+        "",
+        f"Every parameter inside its band: {bool(table.ecdf_inside.all())}.",
+        "",
+        markdown_table(table),
+        "",
+    ]
+
+
+def add_ecdf_section(csv: Path, keep: int) -> None:
+    """Recompute the ECDF test from a run's saved ranks and put it in the run's Markdown."""
+    md = csv.with_suffix(".md")
+    text = md.read_text()
+    if ECDF_HEADING in text:
+        text = text[: text.index(ECDF_HEADING)]
+    lines = ecdf_section(pd.read_csv(csv), keep)
+    md.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--breaks", type=int, default=1)
@@ -62,12 +95,21 @@ def main() -> None:
     parser.add_argument("--max-tree-depth", type=int, default=SamplerSettings.max_tree_depth)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument(
+        "--ecdf-from",
+        type=Path,
+        default=None,
+        help="a run's ranks CSV: add the ECDF test to its Markdown (with --keep) and stop",
+    )
+    parser.add_argument(
         "--likelihood",
         choices=LIKELIHOODS,
         default=None,
         help="noise model (default: the form's); other than the default, it names the files",
     )
     args = parser.parse_args()
+    if args.ecdf_from is not None:
+        add_ecdf_section(args.ecdf_from, args.keep)
+        return
     data = validate(sbc_curve(args.points), X, Y)
     settings = SamplerSettings(
         chains=args.chains,
@@ -133,6 +175,7 @@ def main() -> None:
         "",
         markdown_table(table),
         "",
+        *ecdf_section(result.ranks, args.keep),
     ]
     (out / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))

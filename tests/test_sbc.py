@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bayes_unsl.data import validate
-from bayes_unsl.evaluation.sbc import rank_statistics, run_sbc, uniformity
+from bayes_unsl.evaluation.sbc import ecdf_uniformity, rank_statistics, run_sbc, uniformity
 from bayes_unsl.inference import nuts
 from bayes_unsl.inference.nuts import SamplerSettings
 from bayes_unsl.models import ModelSpec
@@ -38,6 +38,18 @@ def test_uniformity_passes_uniform_ranks_and_fails_biased_ones():
     p = uniformity(ranks, n_draws).set_index("parameter")["p_value"]
     assert p["calibrated"] > 0.01
     assert p["overconfident"] < 1e-6 and p["shifted"] < 1e-6
+    ecdf = ecdf_uniformity(ranks, n_draws, prob=0.99).set_index("parameter")
+    assert ecdf.loc["calibrated", "ecdf_inside"] and ecdf.loc["calibrated", "ecdf_excess"] == 0
+    assert not ecdf.loc["overconfident", "ecdf_inside"] and not ecdf.loc["shifted", "ecdf_inside"]
+    assert ecdf.loc["shifted", "ecdf_excess"] > 0.05
+
+
+def test_the_ecdf_band_holds_uniform_ranks_about_as_often_as_it_says():
+    """99% simultaneous bands: of 200 sets of uniform ranks, about 2 leave the band."""
+    rng = np.random.default_rng(1)
+    ranks = pd.DataFrame({f"p{i}": rng.integers(0, 100, size=100) for i in range(200)})
+    inside = ecdf_uniformity(ranks, 99, prob=0.99)["ecdf_inside"]
+    assert inside.mean() >= 0.95
 
 
 @pytest.mark.slow
@@ -84,3 +96,20 @@ def test_the_sbc_benchmark_curve_at_other_lengths():
         assert curve[Y].between(own[Y].min(), own[Y].max()).all()
     with pytest.raises(ValueError, match="at least 3"):
         sbc.sbc_curve(2)
+
+
+def test_the_sbc_benchmark_adds_the_ecdf_test_to_a_saved_run_once(tmp_path):
+    from tests.conftest import load_benchmark
+
+    sbc = load_benchmark("sbc")
+    rng = np.random.default_rng(2)
+    ranks = pd.DataFrame({"a": rng.integers(0, 20, 80), "b": np.zeros(80, int)})
+    ranks.to_csv(tmp_path / "run.csv", index=False)
+    (tmp_path / "run.md").write_text("# A run\n\nIts chi-square table.\n")
+    for _ in range(2):
+        sbc.add_ecdf_section(tmp_path / "run.csv", keep=19)
+    text = (tmp_path / "run.md").read_text()
+    assert text.startswith("# A run\n\nIts chi-square table.\n\n## Simultaneous ECDF test")
+    assert text.count(sbc.ECDF_HEADING) == 1
+    assert "| a | True | 0 |" in text and "| b | False |" in text
+    assert "Every parameter inside its band: False." in text

@@ -77,6 +77,11 @@ def add_ecdf_section(csv: Path, keep: int) -> None:
     if ECDF_HEADING in text:
         text = text[: text.index(ECDF_HEADING)]
     lines = ecdf_section(pd.read_csv(csv), keep)
+    lines[2:2] = [
+        f"Added from the saved ranks by `python benchmarks/sbc.py --ecdf-from {csv.name} "
+        f"--keep {keep}` at commit {git_commit()}.",
+        "",
+    ]
     md.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
     print("\n".join(lines))
 

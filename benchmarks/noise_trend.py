@@ -49,8 +49,10 @@ def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
 
     def slopes(fit) -> dict:
         trend = fit.idata.posterior.get(NOISE_TREND_SITE)
-        shown = "" if trend is None else np.median(trend.values, axis=(0, 1))
-        return {"noise_slope_median": " ".join(f"{v:.2f}" for v in shown)}
+        if trend is None:
+            return {"noise_slope_median": ""}
+        medians = np.median(trend.values, axis=(0, 1))
+        return {"noise_slope_median": " ".join(f"{v:.2f}" for v in medians)}
 
     return variant_rows(args, sampler, METHODS, "noise_trend_sd", args.trend_sds, vary, slopes)
 

@@ -84,7 +84,7 @@ def ecdf_uniformity(ranks: pd.DataFrame, n_draws: int, prob: float = 0.99) -> pd
 
     Ranks run 0..``n_draws``; read at ``j / (n_draws + 1)``, a uniform rank's ECDF is
     exactly ``j / (n_draws + 1)``, so the continuous band applies to the discrete ranks.
-    ``excess``: how far the ECDF leaves the band at worst (0 inside it).
+    ``ecdf_excess``: how far the ECDF leaves the band at worst (0 inside it).
     """
     from arviz.stats.ecdf_utils import ecdf_confidence_band
 

@@ -5,11 +5,14 @@ points held fixed, curves simulated at those inputs and fitted by batched NUTS; 
 each true parameter among thinned posterior draws must be uniform (chi-square test).
 ``--points N`` puts N inputs log-spaced over the same range instead, with the curve's y
 interpolated there (log-log) for the context: the same shape at other curve lengths.
+``--form unsl`` or ``--form chinchilla`` tests a two-input model at a 5 x 5 grid of model
+and data sizes instead, the context from the Chinchilla form with Hoffmann et al.'s
+published constants at those sizes (``grid_curve``).
 
     python benchmarks/sbc.py [--breaks 1] [--simulations 100] [--warmup 500] [--draws 500]
-                             [--points N] [--max-tree-depth D]
+                             [--points N] [--max-tree-depth D] [--form F]
 
-Writes benchmarks/results/sbc_bnsl<breaks>[_n<N>].{md,csv}.
+Writes benchmarks/results/sbc_<form><breaks>[_n<N>].{md,csv}.
 """
 
 from __future__ import annotations
@@ -46,6 +49,21 @@ def sbc_curve(points: int | None = None) -> pd.DataFrame:
     log_x, log_y = np.log(curve[X].to_numpy()), np.log(curve[Y].to_numpy())
     new_log_x = np.linspace(log_x.min(), log_x.max(), points)
     return pd.DataFrame({X: np.exp(new_log_x), Y: np.exp(np.interp(new_log_x, log_x, log_y))})
+
+
+#: Hoffmann et al. (2022), approach 3: L(N, D) = E + A / N**alpha + B / D**beta.
+HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+GRID_INPUTS = ("n_params", "n_tokens")
+
+
+def grid_curve() -> pd.DataFrame:
+    """A 5 x 5 grid of model sizes (1e7 to 1e10) and data sizes (1e9 to 1e12) with the
+    Chinchilla form's loss there: the context of a two-input model's SBC."""
+    n, d = np.meshgrid(np.geomspace(1e7, 1e10, 5), np.geomspace(1e9, 1e12, 5))
+    n, d = n.ravel(), d.ravel()
+    h = HOFFMANN
+    loss = h["E"] + h["A"] * n ** -h["alpha"] + h["B"] * d ** -h["beta"]
+    return pd.DataFrame({GRID_INPUTS[0]: n, GRID_INPUTS[1]: d, "loss": loss})
 
 
 ECDF_HEADING = "## Simultaneous ECDF test"
@@ -89,6 +107,7 @@ def add_ecdf_section(csv: Path, keep: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--breaks", type=int, default=1)
+    parser.add_argument("--form", choices=("bnsl", "unsl", "chinchilla"), default="bnsl")
     parser.add_argument("--simulations", type=int, default=100)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=500)
@@ -115,14 +134,19 @@ def main() -> None:
     if args.ecdf_from is not None:
         add_ecdf_section(args.ecdf_from, args.keep)
         return
-    data = validate(sbc_curve(args.points), X, Y)
+    if args.form == "bnsl":
+        data = validate(sbc_curve(args.points), X, Y)
+    elif args.points is not None:
+        raise SystemExit("--points is for --form bnsl; the two-input forms use a 5 x 5 grid")
+    else:
+        data = validate(grid_curve(), list(GRID_INPUTS), "loss")
     settings = SamplerSettings(
         chains=args.chains,
         warmup=args.warmup,
         draws=args.draws,
         max_tree_depth=args.max_tree_depth,
     )
-    spec = ModelSpec.build("bnsl", args.breaks, args.likelihood)
+    spec = ModelSpec.build(args.form, args.breaks, args.likelihood)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -142,28 +166,36 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = (
-        f"sbc_bnsl{args.breaks}"
+        f"sbc_{args.form}{args.breaks}"
         + (f"_{args.likelihood}" if args.likelihood else "")
         + (f"_n{args.points}" if args.points else "")
         + (f"_depth{args.max_tree_depth}" if depth_named else "")
     )
     result.ranks.to_csv(out / f"{stem}.csv", index=False)
     command = (
-        f"python benchmarks/sbc.py --breaks {args.breaks} --simulations {args.simulations} "
+        "python benchmarks/sbc.py"
+        + (f" --form {args.form}" if args.form != "bnsl" else "")
+        + f" --breaks {args.breaks} --simulations {args.simulations} "
         f"--chains {args.chains} --warmup {args.warmup} --draws {args.draws} "
         f"--keep {args.keep} --bins {args.bins} --batch-size {args.batch_size}"
         + (f" --likelihood {args.likelihood}" if args.likelihood else "")
         + (f" --points {args.points}" if args.points else "")
         + (f" --max-tree-depth {args.max_tree_depth}" if depth_named else "")
     )
-    where = (
-        f"the {FITTED} inputs of the 4-digit addition curve"
-        if args.points is None
-        else f"{args.points} inputs log-spaced over the range of the 4-digit addition curve's "
-        f"{FITTED} fitted points (context from its y interpolated there)"
-    )
+    if args.form != "bnsl":
+        where = (
+            "a 5 x 5 grid of model sizes (1e7 to 1e10) and data sizes (1e9 to 1e12), context "
+            "from the Chinchilla form with Hoffmann et al.'s constants there"
+        )
+    elif args.points is None:
+        where = f"the {FITTED} inputs of the 4-digit addition curve"
+    else:
+        where = (
+            f"{args.points} inputs log-spaced over the range of the 4-digit addition curve's "
+            f"{FITTED} fitted points (context from its y interpolated there)"
+        )
     lines = [
-        f"# Simulation-based calibration: BNSL with {args.breaks} break(s)",
+        f"# Simulation-based calibration: {args.form.upper()} with {args.breaks} break(s)",
         "",
         f"Command: `{command}`. Machine: {machine()}; commit {git_commit()}; {seconds:.0f} s.",
         "",

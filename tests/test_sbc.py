@@ -113,3 +113,17 @@ def test_the_sbc_benchmark_adds_the_ecdf_test_to_a_saved_run_once(tmp_path):
     assert text.count(sbc.ECDF_HEADING) == 1
     assert "| a | True | 0 |" in text and "| b | False |" in text
     assert "Every parameter inside its band: False." in text
+
+
+def test_the_sbc_benchmark_grid_for_two_input_forms():
+    from tests.conftest import load_benchmark
+
+    sbc = load_benchmark("sbc")
+    grid = sbc.grid_curve()
+    assert len(grid) == 25 and list(grid.columns) == [*sbc.GRID_INPUTS, "loss"]
+    assert sorted(set(grid["n_params"])) == pytest.approx(np.geomspace(1e7, 1e10, 5).tolist())
+    h = sbc.HOFFMANN
+    corner = grid[(grid.n_params == grid.n_params.max()) & (grid.n_tokens == grid.n_tokens.max())]
+    expected = h["E"] + h["A"] * 1e10 ** -h["alpha"] + h["B"] * 1e12 ** -h["beta"]
+    assert corner["loss"].item() == pytest.approx(expected)
+    assert (grid["loss"] > h["E"]).all()

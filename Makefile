@@ -48,7 +48,7 @@ bench-multivariate: $(STAMP)
 bench-future-break: $(STAMP)
 	$(PY) benchmarks/future_break.py --data-root $(DATA) --max-curves 16
 
-# The recorded SBC runs (benchmarks/results/sbc_*.md): about 1.5 hours on 2 cores.
+# The recorded SBC runs (benchmarks/results/sbc_*.md): about 2 hours on 2 cores.
 bench-sbc: $(STAMP)
 	for b in 0 1; do for n in 8 30; do \
 		$(PY) benchmarks/sbc.py --breaks $$b --points $$n --warmup 1000 --draws 1000 || exit 1; \
@@ -56,6 +56,9 @@ bench-sbc: $(STAMP)
 	$(PY) benchmarks/sbc.py --breaks 2 --warmup 1000 --draws 1000
 	$(PY) benchmarks/sbc.py --form chinchilla --breaks 0
 	$(PY) benchmarks/sbc.py --form unsl --breaks 1
+	$(PY) benchmarks/sbc.py --form unsl --breaks 1 --likelihood student_t
+	$(PY) benchmarks/sbc.py --breaks 1
+	$(PY) benchmarks/sbc.py --breaks 1 --likelihood normal
 
 # Execute the worked notebooks in place at full sampler settings (tens of minutes on 2 cores).
 notebooks: $(STAMP)

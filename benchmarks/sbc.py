@@ -69,13 +69,15 @@ def grid_curve() -> pd.DataFrame:
 ECDF_HEADING = "## Simultaneous ECDF test"
 
 
-def ecdf_section(ranks: pd.DataFrame, keep: int) -> list[str]:
-    """The ECDF test of every parameter's ranks at an overall 1% level (Bonferroni)."""
+def ecdf_section(ranks: pd.DataFrame, keep: int, source: str | None = None) -> list[str]:
+    """The ECDF test of every parameter's ranks at an overall 1% level (Bonferroni);
+    ``source``, where given, says how the section was made."""
     prob = 1.0 - 0.01 / ranks.shape[1]
     table = ecdf_uniformity(ranks, keep, prob)
     return [
         ECDF_HEADING,
         "",
+        *([source, ""] if source else []),
         f"The ECDF of each parameter's {len(ranks)} ranks (0 to {keep}) against the band "
         f"that holds a uniform ECDF's whole path with probability {prob:.4f} (1% over the "
         f"{ranks.shape[1]} parameters, Bonferroni; ArviZ's optimised simultaneous band). "
@@ -94,12 +96,11 @@ def add_ecdf_section(csv: Path, keep: int) -> None:
     text = md.read_text()
     if ECDF_HEADING in text:
         text = text[: text.index(ECDF_HEADING)]
-    lines = ecdf_section(pd.read_csv(csv), keep)
-    lines[2:2] = [
+    source = (
         f"Added from the saved ranks by `python benchmarks/sbc.py --ecdf-from {csv.name} "
-        f"--keep {keep}` at commit {git_commit()}.",
-        "",
-    ]
+        f"--keep {keep}` at commit {git_commit()}."
+    )
+    lines = ecdf_section(pd.read_csv(csv), keep, source)
     md.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
     print("\n".join(lines))
 

@@ -398,6 +398,13 @@ class UNSLPriors(BNSLPriors):
       overfit repeated data sooner). With a bottleneck component on the same input, the
       two make a U-shaped curve in that input. The force takes its share of the reducible
       part at the centre of the data with the components.
+    - ``share_slopes``: whether each component's sampled slopes (its mean slope over the
+      data, its breaks' slope changes, the non-bottleneck component's slopes) are the
+      slopes its term gives log y at the centre of the data, ``(M_r / y) d log M_r``, and
+      so are divided by the component's share of y there (bounded by ``slope_coupling``
+      as for the limit). Off, they are divided by the reducible share ``1 - a / y`` only,
+      and a component's slope and its share of the Dirichlet trade off along a hyperbola
+      (their product is what the data fix).
     - ``opposition_slope_sd``: sd of the HalfNormal prior on the rise ``e`` of log O per
       unit of z. z spans [-1, 1] over the observed inputs, so the default 4 puts the
       prior's median rise (2.7) at a force growing about 200-fold across the data: from
@@ -419,6 +426,7 @@ class UNSLPriors(BNSLPriors):
     no_bottleneck: tuple[int, ...] = ()
     opposition: tuple[int, ...] = ()
     opposition_slope_sd: float = 4.0
+    share_slopes: bool = False
 
     _input_lists: ClassVar[tuple[str, ...]] = ("no_bottleneck", "opposition")
 

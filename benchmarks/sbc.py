@@ -18,6 +18,7 @@ Writes benchmarks/results/sbc_<form><breaks>[_n<N>].{md,csv}.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
@@ -64,6 +65,16 @@ def grid_curve() -> pd.DataFrame:
     h = HOFFMANN
     loss = h["E"] + h["A"] * n ** -h["alpha"] + h["B"] * d ** -h["beta"]
     return pd.DataFrame({GRID_INPUTS[0]: n, GRID_INPUTS[1]: d, "loss": loss})
+
+
+def prior_suffix(priors: dict | None) -> str:
+    """File-name suffix of prior settings: ``_name`` for a switch that is on, else
+    ``_name<value>``, in the order given."""
+    if not priors:
+        return ""
+    return "".join(
+        f"_{name}" if value is True else f"_{name}{value}" for name, value in priors.items()
+    )
 
 
 ECDF_HEADING = "## Simultaneous ECDF test"
@@ -131,6 +142,13 @@ def main() -> None:
         default=None,
         help="noise model (default: the form's); other than the default, it names the files",
     )
+    parser.add_argument(
+        "--priors",
+        type=json.loads,
+        default=None,
+        help="prior settings other than the defaults, as JSON (e.g. '{\"share_slopes\": true}'); "
+        "their names and values name the files",
+    )
     args = parser.parse_args()
     if args.ecdf_from is not None:
         add_ecdf_section(args.ecdf_from, args.keep)
@@ -147,7 +165,7 @@ def main() -> None:
         draws=args.draws,
         max_tree_depth=args.max_tree_depth,
     )
-    spec = ModelSpec.build(args.form, args.breaks, args.likelihood)
+    spec = ModelSpec.build(args.form, args.breaks, args.likelihood, args.priors)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -171,6 +189,7 @@ def main() -> None:
         + (f"_{args.likelihood}" if args.likelihood else "")
         + (f"_n{args.points}" if args.points else "")
         + (f"_depth{args.max_tree_depth}" if depth_named else "")
+        + prior_suffix(args.priors)
     )
     result.ranks.to_csv(out / f"{stem}.csv", index=False)
     command = (
@@ -182,6 +201,7 @@ def main() -> None:
         + (f" --likelihood {args.likelihood}" if args.likelihood else "")
         + (f" --points {args.points}" if args.points else "")
         + (f" --max-tree-depth {args.max_tree_depth}" if depth_named else "")
+        + (f" --priors '{json.dumps(args.priors)}'" if args.priors else "")
     )
     if args.form != "bnsl":
         where = (
@@ -195,13 +215,16 @@ def main() -> None:
             f"{args.points} inputs log-spaced over the range of the 4-digit addition curve's "
             f"{FITTED} fitted points (context from its y interpolated there)"
         )
+    priors_named = f"Prior settings other than the defaults: {json.dumps(args.priors)}. "
+    priors_named *= bool(args.priors)
     lines = [
         f"# Simulation-based calibration: {args.form.upper()} with {args.breaks} break(s)",
         "",
         f"Command: `{command}`. Machine: {machine()}; commit {git_commit()}; {seconds:.0f} s.",
         "",
         f"Likelihood: {spec.likelihood}. "
-        f"{args.simulations} simulations at {where}, max tree depth "
+        + priors_named
+        + f"{args.simulations} simulations at {where}, max tree depth "
         f"{args.max_tree_depth}, context held fixed; ranks over "
         f"{args.keep} thinned draws, {args.bins} bins; uniform where the chi-square p-value "
         f"exceeds 0.01 / {len(table)} (Bonferroni). Simulations passing every convergence "

@@ -29,6 +29,8 @@ from bayes_unsl.models import (
     unsl_model,
     unsl_param_count,
 )
+from bayes_unsl.models.pivot import centre_slope_scale
+from bayes_unsl.models.unsl import term_slope_scale
 from bayes_unsl.priors import ChinchillaPriors, DCPriors, M4Priors, UNSLPriors
 
 # Hoffmann et al.'s published CF fit (E, A, B, alpha, beta), used to simulate.
@@ -392,3 +394,21 @@ def test_each_form_has_its_default_likelihood_and_a_stored_one_is_kept():
     assert explicit.likelihood == "normal"
     # A result saved with the normal likelihood is rebuilt with it, not today's default.
     assert ModelSpec.from_dict(explicit.to_dict()) == explicit
+
+
+def test_share_slopes_make_each_terms_slope_the_one_seen_in_log_y():
+    log_limit_share = jnp.log(0.3)  # a / y at the centre
+    share = jnp.array([0.6, 0.3, 0.1])
+    # With coupling 1, each term's factor undoes its part of y, (1 - a / y) * share_r.
+    scale = term_slope_scale(log_limit_share, share, 1.0, share_slopes=True)
+    assert np.allclose(scale * 0.7 * share, 1.0)
+    # Below 1, the coupling bounds the factor as the share vanishes.
+    tiny = term_slope_scale(log_limit_share, jnp.array([1e-12, 1.0 - 1e-12]), 0.99, True)
+    assert np.isfinite(tiny).all() and float(tiny[0]) <= 100.0 * (1 + 1e-5)
+    # Without share_slopes, and with one term, every term has the limit's factor alone.
+    limit_only = centre_slope_scale(log_limit_share, 0.99)
+    assert np.allclose(term_slope_scale(log_limit_share, share, 0.99, False), limit_only)
+    assert np.allclose(term_slope_scale(log_limit_share, jnp.ones(1), 0.99, True), limit_only)
+    # Gradients stay finite where a share rounds to 1.
+    grad = jax.grad(lambda s: term_slope_scale(log_limit_share, s, 0.99, True).sum())
+    assert np.isfinite(grad(jnp.array([1.0, 0.0]))).all()

@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -104,6 +105,27 @@ def unsl_param_count(
     n_terms = n_bottleneck + joint + len(opposition)
     n_rises = sum(len(force) for force in opposition)
     return 3 + (n_terms - 1) + n_bottleneck + n_inputs * joint + 3 * breaks * n_bottleneck + n_rises
+
+
+def term_slope_scale(
+    log_limit_share: jax.Array, share: jax.Array, coupling: float, share_slopes: bool
+) -> jax.Array:
+    """Factor from slopes seen in log y to slopes of each term's log, one per term.
+
+    ``log_limit_share``: log(a / y) at the centre; ``share``: the terms' shares of y - a
+    there. Without ``share_slopes`` every term gets the single-component factor of
+    :func:`~bayes_unsl.models.pivot.centre_slope_scale`. With it, term r's factor uses the
+    part of y that is not term r, ``a / y + (1 - a / y)(1 - share_r)``: its slope seen in
+    log y is ``(M_r / y)`` times its slope in log M_r, and that is what the data fix. With
+    one term the two agree.
+    """
+    if not share_slopes or share.shape[0] == 1:
+        return jnp.broadcast_to(centre_slope_scale(log_limit_share, coupling), share.shape)
+    log_reducible_share = log1mexp(log_limit_share)
+    # A share that rounds to 1 leaves the rest to the limit alone (finite gradients).
+    others = jnp.log1p(-jnp.minimum(share, 1.0 - jnp.finfo(share.dtype).eps))
+    log_rest = jnp.logaddexp(log_limit_share, log_reducible_share + others)
+    return centre_slope_scale(log_rest, coupling)
 
 
 def _check_structure(m: int, priors: UNSLPriors) -> None:
@@ -198,15 +220,18 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         "log_a", jnp.log(limit_fraction) + jnp.minimum(context.log_y_min, m_centre)
     )
     log_reducible = m_centre + log1mexp(log_a - m_centre)
+    log_limit_share = log_a - m_centre
     if n_terms > 1:
         share = numpyro.sample("share", dist.Dirichlet(jnp.full(n_terms, p.share_concentration)))
         log_scale = log_reducible + jnp.log(share)
     else:
+        share = jnp.ones(1)
         log_scale = log_reducible[None]
-    # Mean slopes over the data in log-y units at the centre, as in the BNSL model.
-    slope_scale = centre_slope_scale(log_a - m_centre, p.slope_coupling)
+    # Mean slopes over the data in log-y units at the centre, as in the BNSL model: one
+    # factor per term, which with share_slopes also counts the other terms' part of y.
+    slope_scale = term_slope_scale(log_limit_share, share, p.slope_coupling, p.share_slopes)
     slope = dist.Normal(0.0, p.slope_sd * spread)
-    mean_slope = slope_scale * numpyro.sample("c0_y", slope.expand([n_kept]))
+    mean_slope = slope_scale[:n_kept] * numpyro.sample("c0_y", slope.expand([n_kept]))
     if n > 0:
         # Ordered breaks per input: Dirichlet spacings over [-1, break_upper_z_j].
         gaps = numpyro.sample(
@@ -214,7 +239,7 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         )
         upper = jnp.asarray(context.break_upper_z)[kept_idx, None]
         delta_z = -1.0 + (upper + 1.0) * jnp.cumsum(gaps, axis=-1)[:, :n]
-        c_visible = slope_scale * numpyro.sample(
+        c_visible = slope_scale[:n_kept, None] * numpyro.sample(
             "c_y", dist.Normal(0.0, p.break_slope_sd * spread).expand([n_kept, n])
         )
         log_f = numpyro.sample(
@@ -249,7 +274,7 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         "f": numpyro.deterministic("f", per_input(f_z * hr_kept[:, None], 1.0)),
     }
     if joint:
-        c0_joint_z = slope_scale * numpyro.sample("c0_joint_y", slope.expand([m]))
+        c0_joint_z = slope_scale[n_kept] * numpyro.sample("c0_joint_y", slope.expand([m]))
         params["beta_joint"] = numpyro.deterministic("beta_joint", log_scale[n_kept])
         params["c0_joint"] = numpyro.deterministic("c0_joint", c0_joint_z / hr)
     if n_forces:

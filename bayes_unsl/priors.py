@@ -404,7 +404,12 @@ class UNSLPriors(BNSLPriors):
       so are divided by the component's share of y there (bounded by ``slope_coupling``
       as for the limit). Off, they are divided by the reducible share ``1 - a / y`` only,
       and a component's slope and its share of the Dirichlet trade off along a hyperbola
-      (their product is what the data fix).
+      (their product is what the data fix). Off by default: on six multi-input datasets
+      (4 seeds each) it mixed better on five (8 of 24 fits passed R-hat and ESS against
+      0; median least ESS 344 against 245) and worse on Datablations, and on the inner
+      training splits its mean MSCE was lower but its mean LPD too (1.297 against 1.329;
+      benchmarks/results/share_slopes_convergence.md, share_slopes_inner.md). Try it
+      where a fit's slopes and shares do not mix.
     - ``opposition_slope_sd``: sd of the HalfNormal prior on the rise ``e`` of log O per
       unit of z. z spans [-1, 1] over the observed inputs, so the default 4 puts the
       prior's median rise (2.7) at a force growing about 200-fold across the data: from

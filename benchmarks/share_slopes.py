@@ -11,9 +11,10 @@ also changes the implied prior of the slopes of log M_r.
 Each dataset's training rows are split again by the inner rule (``multivariate.INNER``;
 the outer held-out rows are never read) and UNSL (the benchmark's plan) is fitted to the
 inner training rows with the switch off and on, scored on the inner held-out rows as the
-benchmark scores. Decision rule, fixed before the runs: ``share_slopes`` becomes the
-default if the mean MSCE is not higher and the mean LPD not lower with it (together with
-the convergence comparison in ``results/share_slopes.md``).
+benchmark scores. Decision rule, fixed before the runs (that of every inner study): the
+switch becomes the default if its mean MSCE is lower and its mean LPD is not lower, and
+if it mixes better (``--convergence``: more fits passing R-hat and ESS, a higher median
+least ESS).
 
     python benchmarks/share_slopes.py --data-root ../shared/data
 

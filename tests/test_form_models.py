@@ -412,3 +412,22 @@ def test_share_slopes_make_each_terms_slope_the_one_seen_in_log_y():
     # Gradients stay finite where a share rounds to 1.
     grad = jax.grad(lambda s: term_slope_scale(log_limit_share, s, 0.99, True).sum())
     assert np.isfinite(grad(jnp.array([1.0, 0.0]))).all()
+
+
+def test_share_slopes_sample_the_slopes_of_log_y_at_the_centre():
+    spec = ModelSpec.build("unsl", 0, priors={"share_slopes": True, "slope_coupling": 1.0})
+    form, data = form_model("unsl"), validate(cf_table(), ["N", "D"], "loss")
+    context = form.context(data, spec)
+    hr = jnp.asarray(context.half_range)
+
+    def one(key):
+        tr = handlers.trace(handlers.seed(form.model, key)).get_trace(
+            jnp.asarray(data.z), context, spec=spec
+        )
+        params = {k: tr[k]["value"] for k in form.curve_sites if k in tr}
+        slope = jax.grad(lambda z: form.curve(params, (z * hr)[None])[0])(jnp.zeros(2))
+        return slope, tr["c0_y"]["value"]
+
+    slope, sampled = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(1), 50))
+    # With coupling 1, each sampled slope is minus the slope of log y along its input.
+    assert np.allclose(slope, -sampled, rtol=1e-4, atol=1e-5)

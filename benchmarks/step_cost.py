@@ -15,6 +15,8 @@ and a loop of the vmapped potential's value and gradient alone. Times are the le
 runs after compilation, per leapfrog step of all 4 chains (gradient evaluations summed over chains,
 divided by 4).
 
+XLA's CPU compiler options, set in ``XLA_FLAGS`` before the run, are recorded with each row.
+
     python benchmarks/step_cost.py [--precision float32] [--max-tree-depth 6]
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -145,9 +148,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     with precision_scope(args.precision):
         rows = measure(args.max_tree_depth, args.iterations)
+    flags = os.environ.get("XLA_FLAGS", "").strip()
     command = "python benchmarks/step_cost.py " + " ".join(sys.argv[1:])
+    if flags:
+        command = f"XLA_FLAGS='{flags}' {command}"
     for row in rows:
         row.update(
+            xla_flags=flags,
             precision=args.precision,
             max_tree_depth=args.max_tree_depth,
             jax=jax.__version__,
@@ -165,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "kernel",
         "precision",
         "max_tree_depth",
+        "xla_flags",
         "seconds",
         "gradient_evaluations",
         "us_per_step_of_4_chains",

@@ -57,6 +57,8 @@ bench-sbc: $(STAMP)
 	$(PY) benchmarks/sbc.py --form chinchilla --breaks 0
 	$(PY) benchmarks/sbc.py --form unsl --breaks 1
 	$(PY) benchmarks/sbc.py --form unsl --breaks 1 --likelihood student_t
+	$(PY) benchmarks/sbc.py --form unsl --breaks 1 --simulations 50 --priors '{"share_slopes": true}'
+	$(PY) benchmarks/sbc.py --form unsl --breaks 0 --simulations 30
 	$(PY) benchmarks/sbc.py --breaks 1
 	$(PY) benchmarks/sbc.py --breaks 1 --likelihood normal
 

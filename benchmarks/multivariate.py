@@ -437,20 +437,25 @@ def _scores(draws: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     return score_all(draws, y, LEVELS)
 
 
+def fit_plan(task: Task, p: Plan, train: pd.DataFrame, seed: int, **options: Any) -> bu.Fit:
+    """The Bayesian fit of a plan to a task's training rows (``options``: sampler settings)."""
+    return bu.fit(
+        train,
+        x=list(p.x),
+        y=task.y,
+        form=p.form,
+        breaks=p.breaks,
+        priors=p.priors,
+        seed=seed,
+        **options,
+    )
+
+
 def bayes_row(task, method, p: Plan, train, test, sampler, seed) -> tuple[dict, bu.Fit]:
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", bu.ConvergenceWarning)
-        fit = bu.fit(
-            train,
-            x=list(p.x),
-            y=task.y,
-            form=p.form,
-            breaks=p.breaks,
-            priors=p.priors,
-            seed=seed,
-            **sampler,
-        )
+        fit = fit_plan(task, p, train, seed, **sampler)
     for w in caught:
         print(f"  {w.category.__name__}: {str(w.message).splitlines()[0]}", flush=True)
     draws = fit.samples(test[list(p.x)])

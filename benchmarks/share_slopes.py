@@ -41,6 +41,7 @@ import pandas as pd
 from multivariate import (
     INNER_SCORES,
     TASKS,
+    fit_plan,
     inner_study_parser,
     paired_verdict,
     plan,
@@ -50,7 +51,6 @@ from multivariate import (
 )
 from provenance import git_commit, machine
 
-import bayes_unsl as bu
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +85,7 @@ CONVERGENCE_TASKS = (
     ("gadre2024_overtraining", None, 0),
 )
 PASS = "R-hat <= 1.01 and bulk ESS >= 400"
+PROBE_SAMPLER = dict(warmup=500, draws=500, retries=0, warn=False, progress_bar=False)
 
 
 def convergence_rows(data_root: Path, seeds: Sequence[int]) -> pd.DataFrame:
@@ -99,20 +100,8 @@ def convergence_rows(data_root: Path, seeds: Sequence[int]) -> pd.DataFrame:
         p = plan(task, "unsl", breaks)
         for seed in seeds:
             for on in (False, True):
-                fit = bu.fit(
-                    train,
-                    x=list(p.x),
-                    y=task.y,
-                    form=p.form,
-                    breaks=p.breaks,
-                    priors={**p.priors, "share_slopes": on},
-                    seed=seed,
-                    warmup=500,
-                    draws=500,
-                    retries=0,
-                    warn=False,
-                    progress_bar=False,
-                )
+                switched = dataclasses.replace(p, priors={**p.priors, "share_slopes": on})
+                fit = fit_plan(task, switched, train, seed, **PROBE_SAMPLER)
                 d = fit.diagnostics()
                 rows.append(
                     {

@@ -17,6 +17,7 @@ from bayes_unsl.fit import Fit, fit, load, prior_predictive  # noqa: E402
 from bayes_unsl.hyperparameters import optimal_input  # noqa: E402
 from bayes_unsl.inference.diagnostics import ConvergenceWarning  # noqa: E402
 from bayes_unsl.models.spec import ModelSpec  # noqa: E402
+from bayes_unsl.models.unsl import FewValuesWarning  # noqa: E402
 from bayes_unsl.priors import BNSLPriors, UNSLPriors  # noqa: E402
 from bayes_unsl.report import report  # noqa: E402
 
@@ -24,6 +25,7 @@ __all__ = [
     "BNSLPriors",
     "Backtest",
     "ConvergenceWarning",
+    "FewValuesWarning",
     "Fit",
     "FitCollection",
     "ModelSpec",

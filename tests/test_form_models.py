@@ -4,6 +4,7 @@ curve, that UNSL reduces to the BNSL, and one end-to-end fit of CF."""
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -431,3 +432,25 @@ def test_share_slopes_sample_the_slopes_of_log_y_at_the_centre():
     slope, sampled = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(1), 50))
     # With coupling 1, each sampled slope is minus the slope of log y along its input.
     assert np.allclose(slope, -sampled, rtol=1e-4, atol=1e-5)
+
+
+def test_unsl_warns_where_an_input_has_too_few_values_for_its_breaks():
+    grid = validate(cf_table(), ["N", "D"], "loss")  # 5 values of each input
+    with pytest.warns(bu.FewValuesWarning) as caught:
+        unsl_context(grid, ModelSpec.build("unsl", 1))
+    assert [str(w.message)[:28] for w in caught] == [
+        "input 'N' takes 5 distinct v",
+        "input 'D' takes 5 distinct v",
+    ]
+    many = cf_table().assign(N=np.geomspace(1e7, 1e10, 25))  # 25 values of N, 5 of D
+    with pytest.warns(bu.FewValuesWarning) as caught:
+        unsl_context(validate(many, ["N", "D"], "loss"), ModelSpec.build("unsl", 1))
+    assert ["'D'" in str(w.message) for w in caught] == [True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bu.FewValuesWarning)
+        unsl_context(grid, ModelSpec.build("unsl", 0))  # no breaks: nothing to place
+        # An input without a component has no breaks either.
+        unsl_context(
+            grid,
+            ModelSpec.build("unsl", 1, priors={"no_bottleneck": [0, 1], "joint_component": True}),
+        )

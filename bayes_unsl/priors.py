@@ -432,7 +432,6 @@ class UNSLPriors(BNSLPriors):
     opposition: tuple[int, ...] = ()
     opposition_slope_sd: float = 4.0
     share_slopes: bool = False
-    share_slopes_keep_prior: bool = False
 
     _input_lists: ClassVar[tuple[str, ...]] = ("no_bottleneck", "opposition")
 

@@ -264,14 +264,8 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
     # Mean slopes over the data in log-y units at the centre, as in the BNSL model: one
     # factor per term, which with share_slopes also counts the other terms' part of y.
     slope_scale = term_slope_scale(log_limit_share, share, p.slope_coupling, p.share_slopes)
-    # keep_prior: the slopes of log M_r keep the limit-only prior; the sampled (visible)
-    # slopes get a prior scale that shrinks with the term's share.
-    prior_scale = jnp.ones_like(share)
-    if p.share_slopes and p.share_slopes_keep_prior:
-        prior_scale = term_slope_scale(log_limit_share, share, p.slope_coupling, False)
-        prior_scale = prior_scale / slope_scale
-    slope_sd = p.slope_sd * spread * prior_scale
-    mean_slope = slope_scale[:n_kept] * numpyro.sample("c0_y", dist.Normal(0.0, slope_sd[:n_kept]))
+    slope = dist.Normal(0.0, p.slope_sd * spread)
+    mean_slope = slope_scale[:n_kept] * numpyro.sample("c0_y", slope.expand([n_kept]))
     if n > 0:
         # Ordered breaks per input: Dirichlet spacings over [-1, break_upper_z_j].
         gaps = numpyro.sample(
@@ -279,9 +273,8 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         )
         upper = jnp.asarray(context.break_upper_z)[kept_idx, None]
         delta_z = -1.0 + (upper + 1.0) * jnp.cumsum(gaps, axis=-1)[:, :n]
-        break_sd = p.break_slope_sd * spread * prior_scale[:n_kept, None]
         c_visible = slope_scale[:n_kept, None] * numpyro.sample(
-            "c_y", dist.Normal(0.0, break_sd).expand([n_kept, n])
+            "c_y", dist.Normal(0.0, p.break_slope_sd * spread).expand([n_kept, n])
         )
         log_f = numpyro.sample(
             "log_f_excess",
@@ -315,9 +308,7 @@ def unsl_model(z, context: UNSLContext, log_y=None, *, spec: ModelSpec) -> None:
         "f": numpyro.deterministic("f", per_input(f_z * hr_kept[:, None], 1.0)),
     }
     if joint:
-        c0_joint_z = slope_scale[n_kept] * numpyro.sample(
-            "c0_joint_y", dist.Normal(0.0, slope_sd[n_kept]).expand([m])
-        )
+        c0_joint_z = slope_scale[n_kept] * numpyro.sample("c0_joint_y", slope.expand([m]))
         params["beta_joint"] = numpyro.deterministic("beta_joint", log_scale[n_kept])
         params["c0_joint"] = numpyro.deterministic("c0_joint", c0_joint_z / hr)
     if n_forces:

@@ -405,8 +405,8 @@ class UNSLPriors(BNSLPriors):
       as for the limit). Off, they are divided by the reducible share ``1 - a / y`` only,
       and a component's slope and its share of the Dirichlet trade off along a hyperbola
       (their product is what the data fix). Off by default: on six multi-input datasets
-      (4 seeds each) it mixed better on five (8 of 24 fits passed R-hat and ESS against
-      0; median least ESS 344 against 245) and worse on Datablations, and on the inner
+      (4 seeds each) its median least ESS was higher on five (8 of 24 fits passed R-hat and
+      ESS against 0; median least ESS 344 against 245) and lower on Datablations, and on the inner
       training splits its mean MSCE was lower but its mean LPD too (1.297 against 1.329;
       benchmarks/results/share_slopes_convergence.md, share_slopes_inner.md). Try it
       where a fit's slopes and shares do not mix.

@@ -11,8 +11,10 @@ published constants at those sizes (``grid_curve``).
 
     python benchmarks/sbc.py [--breaks 1] [--simulations 100] [--warmup 500] [--draws 500]
                              [--points N] [--max-tree-depth D] [--form F]
+                             [--likelihood L] [--priors '{"share_slopes": true}']
 
-Writes benchmarks/results/sbc_<form><breaks>[_n<N>].{md,csv}.
+Writes benchmarks/results/sbc_<form><breaks>[_<likelihood>][_n<N>][_depth<D>][_<prior
+settings>].{md,csv}.
 """
 
 from __future__ import annotations

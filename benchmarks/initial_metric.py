@@ -35,27 +35,15 @@ import pandas as pd
 from convergence import X, Y, curves
 from numpyro.infer.hmc import hmc
 from provenance import git_commit, machine
+from step_cost import bnsl_potential
 
-from bayes_unsl.data import TooFewPoints, validate
+from bayes_unsl.data import TooFewPoints
 from bayes_unsl.inference.engine import map_starts
-from bayes_unsl.inference.nuts import _flat_potential, _structure
-from bayes_unsl.models import ModelSpec, form_model
 from bayes_unsl.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAINS, WARMUP, DRAWS, EARLY = 4, 1000, 1000, 250
 ARMS = ("identity", "laplace")
-
-
-def curve_potential(train: pd.DataFrame):
-    """The flat potential of a 1-break BNSL on a curve, and its dimension."""
-    spec = ModelSpec.build("bnsl", 1)
-    data = validate(train, X, Y, min_points=spec.n_params)
-    form = form_model("bnsl")
-    args = (jnp.asarray(data.z), form.context(data, spec), jnp.asarray(data.log_y))
-    model = lambda *a: form.model(*a, spec=spec)  # noqa: E731
-    potential_gen, _, unravel, dim = _structure(model, args)
-    return _flat_potential(potential_gen, unravel, False)(*args), dim
 
 
 def laplace_inverse_mass(potential, at: jax.Array) -> jax.Array:
@@ -107,7 +95,7 @@ def measure(max_tree_depth: int, limit: int | None) -> pd.DataFrame:
         if limit is not None and len({r["curve"] for r in rows}) >= limit:
             break
         try:
-            potential, dim = curve_potential(train)
+            potential, dim = bnsl_potential(train, X, Y)
         except TooFewPoints:
             continue
         for arm in ARMS:

@@ -217,8 +217,11 @@ def main() -> None:
             f"{args.points} inputs log-spaced over the range of the 4-digit addition curve's "
             f"{FITTED} fitted points (context from its y interpolated there)"
         )
-    priors_named = f"Prior settings other than the defaults: {json.dumps(args.priors)}. "
-    priors_named *= bool(args.priors)
+    priors_named = (
+        f"Prior settings other than the defaults: {json.dumps(args.priors)}. "
+        if args.priors
+        else ""
+    )
     lines = [
         f"# Simulation-based calibration: {args.form.upper()} with {args.breaks} break(s)",
         "",

@@ -62,10 +62,8 @@ def run(args: argparse.Namespace, sampler: dict) -> pd.DataFrame:
     def vary(base, sampler, on):
         return dataclasses.replace(base, priors={**base.priors, "share_slopes": on}), sampler
 
-    def nothing(fit) -> dict:
-        return {}
-
-    return variant_rows(args, sampler, METHODS, "share_slopes", [False, True], vary, nothing)
+    no_extras = lambda fit: {}  # noqa: E731
+    return variant_rows(args, sampler, METHODS, "share_slopes", [False, True], vary, no_extras)
 
 
 COLUMNS = study_columns("share_slopes", ("ess_bulk_min", "tree_depth_mean"))

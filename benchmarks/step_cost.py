@@ -49,15 +49,21 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAINS = 4
 
 
-def addition_potential():
-    frame = bu.datasets.load("four_digit_addition").iloc[:14]
-    data = validate(frame, "train_dataset_size", "test_cross_entropy", min_points=4)
+def bnsl_potential(frame: pd.DataFrame, x: str, y: str):
+    """The flat potential of a 1-break BNSL (default priors and likelihood) on a curve, and
+    its dimension; a curve with fewer points than the model has parameters is refused."""
     spec = ModelSpec.build("bnsl", 1)
+    data = validate(frame, x, y, min_points=spec.n_params)
     form = form_model("bnsl")
     model = partial(form.model, spec=spec)
     args = (jnp.asarray(data.z), form.context(data, spec), jnp.asarray(data.log_y))
     potential_gen, _, unravel, dim = _structure(model, args)
     return _flat_potential(potential_gen, unravel, False)(*args), dim
+
+
+def addition_potential():
+    frame = bu.datasets.load("four_digit_addition").iloc[:14]
+    return bnsl_potential(frame, "train_dataset_size", "test_cross_entropy")
 
 
 def _timed(fn, *args, repeats: int = 5):

@@ -545,6 +545,9 @@ def run_task(task: Task, root: Path, args, csv: Path, extras: dict) -> None:
             "n_train": len(train),
             "n_test": len(test),
             **row,
+            # Rows stay in the CSV across invocations: each carries its own settings.
+            **({} if method in POINT_METHODS else {"warmup": args.warmup, "draws": args.draws}),
+            "commit": git_commit(),
         }
         _append(csv, row)
         print(f"  {_brief(row)}", flush=True)
@@ -634,7 +637,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     cols = [
         *("task", "method", "breaks", "n_train", "n_test"),
         *score_names(LEVELS),
-        *("r_hat_max", "divergences", "tree_depth_mean", "seconds"),
+        *("r_hat_max", "divergences", "tree_depth_mean", "seconds", "warmup", "draws", "commit"),
     ]
     present = [c for c in cols if c in table.columns]
     methods = [*BAYES_METHODS[:4], "unsl-loo", *BAYES_METHODS[4:], *POINT_METHODS]
@@ -695,9 +698,10 @@ def report(table, alloc, lr, args, seconds, command) -> str:
         f"Command: `{command}`  ",
         f"Machine: {machine()}  ",
         f"Commit: {git_commit()}  ",
-        f"Sampler: {args.chains} chains, {args.warmup} warm-up, {args.draws} draws; "
-        f"bootstrap {args.n_boot}; UNSL breaks per bottleneck component in column `breaks` "
-        f"(this invocation: --breaks {args.breaks})  ",
+        f"Sampler: {args.chains} chains, {args.warmup} warm-up, {args.draws} draws "
+        "(this invocation; rows that record theirs show them in columns `warmup`, `draws` "
+        f"and `commit`); bootstrap {args.n_boot}; UNSL breaks per bottleneck component in "
+        f"column `breaks` (this invocation: --breaks {args.breaks})  ",
         f"Wall time of this invocation: {seconds / 60:.1f} min (rows already in the CSV are "
         "kept from earlier invocations of the same script at their own commits)",
         "",

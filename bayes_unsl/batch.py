@@ -35,6 +35,9 @@ from bayes_unsl.break_choice import (
     break_counts,
     check_break_rule,
     choose,
+    forecast_input,
+    forecast_scores,
+    forecast_split,
 )
 from bayes_unsl.data import as_columns, validate
 from bayes_unsl.devices import choose_platform
@@ -241,8 +244,9 @@ def fit_many(
 
     ``breaks="auto"`` (with ``max_breaks``, default 2, and ``break_rule``): every group
     fitted with 0 to ``max_breaks`` breaks, one batched run per count (saved under
-    ``out/breaks<k>``), and per group the parsimonious PSIS-LOO choice, as in
-    :func:`bayes_unsl.fit`.
+    ``out/breaks<k>``), and per group the choice of ``break_rule``, as in
+    :func:`bayes_unsl.fit` (``"forecast"``: the refits to each group's smaller runs are one
+    batched run per count too, saved under ``out/forecast``).
     """
     if breaks == AUTO:
         options = dict(options)
@@ -374,12 +378,30 @@ def _fit_many_auto_breaks(
     options = dict(options)
     counts = break_counts(form, options.pop("max_breaks", DEFAULT_MAX_BREAKS))
     rule = check_break_rule(options.pop("break_rule", DEFAULT_BREAK_RULE))
-    runs = {}
-    for k in counts:
-        sub = None if out is None else Path(out) / f"breaks{k}"
-        runs[k] = fit_many(
-            data, group, x, y, form=form, breaks=k, out=sub, warn=False, **shared, **options
-        )
+    if rule == "forecast":
+        forecast_input(x)  # refused before any fit
+
+    def fit_counts(table, folder):
+        return {
+            k: fit_many(
+                table,
+                group,
+                x,
+                y,
+                form=form,
+                breaks=k,
+                out=None if folder is None else Path(folder) / f"breaks{k}",
+                warn=False,
+                **shared,
+                **options,
+            )
+            for k in counts
+        }
+
+    runs = fit_counts(data, out)
+    forecasts = {}
+    if rule == "forecast":
+        forecasts = _forecasts(as_columns(data), group, x, y, counts, out, fit_counts)
     fits, errors = {}, {}
     for key in pd.unique(as_columns(data)[group]):
         found = {k: r.fits[key] for k, r in runs.items() if key in r.fits}
@@ -388,13 +410,49 @@ def _fit_many_auto_breaks(
             errors[key] = skipped[counts[0]]
             continue
         try:
-            fits[key] = choose(found, skipped, rule)
+            fits[key] = choose(found, skipped, rule, forecasts.get(key))
         except (ValueError, FloatingPointError) as err:  # one group's LOO, not the batch
             errors[key] = f"choice of breaks failed: {err}"
     result = FitCollection(fits, errors, group)
     if out is not None:
         result.save(out)
     return result
+
+
+def _forecasts(frame, group, x, y, counts, out, fit_counts) -> dict[Any, dict[str, Any]]:
+    """``break_rule="forecast"`` per group: every count refitted to the group's smaller runs
+    in one batched run per count (saved under ``out/forecast``), scored on its forecast of
+    the group's largest runs."""
+    before, after, notes = [], {}, {}
+    for key, rows in frame.groupby(group, sort=False):
+        try:
+            part, held = forecast_split(rows.reset_index(drop=True), x)
+        except ValueError as err:
+            notes[key] = {"note": f"not split: {err}"}
+            continue
+        before.append(part)
+        after[key] = held
+    if not before:
+        return notes
+    runs = fit_counts(
+        pd.concat(before, ignore_index=True), None if out is None else Path(out) / "forecast"
+    )
+    column = forecast_input(x)
+    for key, held in after.items():
+        found = {k: r.fits[key] for k, r in runs.items() if key in r.fits}
+        notes[key] = {
+            "scores": forecast_scores(found, held, column, y),
+            "fitted": int(sum(frame[group] == key) - len(held)),
+            "held_out": len(held),
+            # Batched fits share their run's time; each group's share is what is recorded.
+            "seconds": float(sum(f.diagnostics()["seconds"] for f in found.values())),
+            **(
+                {"note": "; ".join(r.errors[key] for r in runs.values() if key in r.errors)}
+                if not found
+                else {}
+            ),
+        }
+    return notes
 
 
 def _remedied(settings, failed: list, draws: dict, kind: str, remedies: dict):

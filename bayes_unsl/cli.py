@@ -24,7 +24,7 @@ __all__ = ["main"]
 
 DEMO_SPLIT = 14  # the first 14 points are fitted, the last 3 held out (arXiv 2210.14891)
 # bayes_unsl.break_choice.BREAK_RULES, default first (not imported: --help stays fast).
-BREAK_RULES = ("parsimonious", "converged-first")
+BREAK_RULES = ("parsimonious", "converged-first", "forecast")
 # bayes_unsl.fit.REMEDIES, default first (not imported, for the same reason).
 REMEDIES = ("map+longer", "map", "longer")
 
@@ -52,8 +52,9 @@ def _sampler_args(p: argparse.ArgumentParser) -> None:
         "--break-rule",
         choices=BREAK_RULES,
         default=BREAK_RULES[0],
-        help="with --breaks auto: let every fitted count compete (parsimonious, the default) "
-        "or only the converged ones (converged-first)",
+        help="with --breaks auto: let every fitted count compete (parsimonious, the default), "
+        "only the converged ones (converged-first), or keep the count that best forecast the "
+        "largest 30%% of the points from the rest (forecast: twice the fits)",
     )
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
@@ -415,7 +416,8 @@ def _chosen_how(result) -> str:
         return ""
     tried = choice.index[choice["skipped"].isna()]
     rule = json.loads(result.attrs["break_choice"]).get("break_rule", "converged-first")
-    return f" (chosen by PSIS-LOO among {', '.join(map(str, tried))}, {rule} rule)"
+    how = "forecast of the largest points" if rule == "forecast" else "PSIS-LOO"
+    return f" (chosen by {how} among {', '.join(map(str, tried))}, {rule} rule)"
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:

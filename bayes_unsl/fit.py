@@ -40,6 +40,9 @@ from bayes_unsl.break_choice import (
     check_break_rule,
     choice_table,
     choose,
+    forecast_input,
+    forecast_scores,
+    forecast_split,
 )
 from bayes_unsl.data import (
     Dataset,
@@ -133,9 +136,11 @@ def fit(
     ``"auto"``: fit 0 to ``max_breaks`` (option, default 2) breaks and return the simplest
     fit that PSIS-LOO does not find clearly worse than the best, among all of them
     (``break_rule="parsimonious"``, the default) or among those that converged
-    (``break_rule="converged-first"``); :mod:`bayes_unsl.break_choice` says what each rule
-    measured, and :meth:`Fit.break_choice` shows the comparison. Counts the curve has too
-    few points for are skipped.
+    (``break_rule="converged-first"``), or the count that best forecast the largest-input
+    30% of the points from the rest (``break_rule="forecast"``, one input, twice the fits);
+    :mod:`bayes_unsl.break_choice` says what each rule measured, and
+    :meth:`Fit.break_choice` shows the comparison. Counts the curve has too few points for
+    are skipped.
 
     ``options``: ``likelihood`` ("normal", "student_t" or, for single-input forms, "ou":
     normal errors partly correlated along log x, for dense curves whose deviations from the
@@ -193,17 +198,46 @@ def fit(
 
 
 def _fit_auto_breaks(data, x, y, form: str, sampler: dict, options: dict[str, Any]) -> Fit:
-    """``fit(..., breaks="auto")``: one fit per number of breaks, the parsimonious choice."""
+    """``fit(..., breaks="auto")``: one fit per number of breaks, the rule's choice."""
     options = dict(options)
     counts = break_counts(form, options.pop("max_breaks", DEFAULT_MAX_BREAKS))
     rule = check_break_rule(options.pop("break_rule", DEFAULT_BREAK_RULE))
+    if rule == "forecast":
+        forecast_input(x)  # refused before any fit
+    fits, skipped = _fit_counts(data, x, y, form, counts, sampler, options)
+    forecast = None
+    if rule == "forecast" and fits:
+        forecast = _forecast(as_columns(data), x, y, form, counts, sampler, options)
+    return choose(fits, skipped, rule, forecast)
+
+
+def _fit_counts(data, x, y, form, counts, sampler, options) -> tuple[dict, dict]:
+    """One fit per number of breaks; the counts the data are too few for, with why."""
     fits, skipped = {}, {}
     for k in counts:
         try:
             fits[k] = fit(data, x, y, form=form, breaks=k, warn=False, **sampler, **options)
         except TooFewPoints as err:
             skipped[k] = str(err)
-    return choose(fits, skipped, rule)
+    return fits, skipped
+
+
+def _forecast(frame, x, y, form, counts, sampler, options) -> dict[str, Any]:
+    """``break_rule="forecast"``: every count refitted to the smaller runs and scored on its
+    forecast of the largest (:func:`bayes_unsl.break_choice.forecast_split`)."""
+    try:
+        before, after = forecast_split(frame, x)
+    except ValueError as err:
+        return {"note": f"not split: {err}"}
+    fits, skipped = _fit_counts(before, x, y, form, counts, sampler, options)
+    column = forecast_input(x)
+    return {
+        "scores": forecast_scores(fits, after, column, y),
+        "fitted": len(before),
+        "held_out": len(after),
+        "seconds": float(sum(f.diagnostics()["seconds"] for f in fits.values())),
+        **({"note": "; ".join(skipped.values())} if not fits else {}),
+    }
 
 
 class RunOptions(NamedTuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -64,6 +65,61 @@ def test_the_two_rules(monkeypatch, rule, converged, elpd, chosen):
         assert break_choice.choose_breaks(fits) == chosen
 
 
+@pytest.mark.parametrize(
+    ("forecast", "chosen"),
+    [
+        ({0: -2.0, 1: 1.5, 2: 0.3}, 1),  # the best forecast, not the best PSIS-LOO (2)
+        ({0: 1.5, 1: 1.5, 2: 1.0}, 0),  # a tie: the fewer breaks
+        ({0: np.nan, 1: -np.inf, 2: 0.1}, 2),  # scores that are not finite do not compete
+        ({1: 0.5}, 1),  # counts too big for the smaller runs have no score
+        ({}, 0),  # nothing scored (a curve too short to split): the parsimonious choice
+    ],
+)
+def test_the_forecast_rule_keeps_the_best_forecast(monkeypatch, forecast, chosen):
+    fits = {k: _Fake(k, True) for k in range(3)}
+    by_name = {"breaks0": 28.0, "breaks1": 29.0, "breaks2": 70.0}
+
+    def compare(named):
+        table = pd.DataFrame({"elpd_loo": {n: by_name[n] for n in named}})
+        return table.assign(dse=0.0).sort_values("elpd_loo", ascending=False)
+
+    monkeypatch.setattr(break_choice, "loo_compare", compare)
+    if not forecast:
+        by_name["breaks2"] = 30.0  # so that the parsimonious choice is 0, not 2
+    assert break_choice.choose_breaks(fits, "forecast", forecast) == chosen
+
+
+def test_the_forecast_split_holds_out_the_largest_inputs_together():
+    frame = pd.DataFrame({"x": [1.0, 2, 3, 4, 5, 6, 7, 8, 8, 9], "y": np.arange(10.0, 0, -1)})
+    before, after = break_choice.forecast_split(frame, "x")
+    # 30% of 10 is 3 rows (x 8, 8, 9); the tie at 8 stays together.
+    assert after["x"].tolist() == [8.0, 8.0, 9.0]
+    assert before["x"].max() == 7.0
+    # At least 2 are held out, even where 30% rounds to fewer.
+    assert len(break_choice.forecast_split(frame.iloc[:4], ["x"])[1]) == 2
+    with pytest.raises(ValueError, match="takes one input"):
+        break_choice.forecast_split(frame.assign(z=1.0), ["x", "z"])
+
+
+def test_forecast_scores_rank_the_forecast_nearest_the_truth():
+    held = pd.DataFrame({"x": [10.0, 20.0], "y": [1.0, 0.5]})
+    rng = np.random.default_rng(0)
+
+    class Forecast:
+        def __init__(self, factor):
+            self.factor = factor
+
+        def samples(self, x):
+            centre = self.factor * 10.0 / np.asarray(x)
+            return centre * np.exp(0.05 * rng.standard_normal((500, len(centre))))
+
+    scores = break_choice.forecast_scores(
+        {0: Forecast(1.5), 1: Forecast(1.0), 2: Forecast(0.8)}, held, "x", "y"
+    )
+    assert max(scores, key=scores.get) == 1
+    assert scores[2] > scores[0]  # 20% off beats 50% off
+
+
 def test_the_command_line_offers_the_package_rules():
     from bayes_unsl.cli import BREAK_RULES
 
@@ -92,6 +148,50 @@ def test_auto_fit_is_the_parsimonious_choice_and_records_it(auto_fit, tmp_path):
     assert '"break_rule": "parsimonious"' in auto_fit.attrs["break_choice"]
     saved = bu.load(auto_fit.save(tmp_path / "auto.nc"))
     pd.testing.assert_frame_equal(saved.break_choice(), choice)
+
+
+def test_auto_fit_with_the_forecast_rule_records_each_count_s_forecast(addition):
+    train, _ = addition
+    chosen = bu.fit(
+        train, X, Y, breaks="auto", max_breaks=1, break_rule="forecast", seed=2, warn=False,
+        **QUICK,
+    )  # fmt: skip
+    choice = chosen.break_choice()
+    record = json.loads(chosen.attrs["break_choice"])
+    assert record["break_rule"] == "forecast"
+    # 14 points: the largest 4 (30%, rounded) forecast from the other 10.
+    assert (record["forecast"]["fitted"], record["forecast"]["held_out"]) == (10, 4)
+    scores = choice["forecast_lpd"]
+    assert scores.notna().all()
+    assert chosen.spec.breaks == scores.idxmax()
+    # The forecast fits' time is counted with the choice.
+    assert record["seconds_all_fits"] > record["forecast"]["seconds"] > 0
+
+
+def test_fit_many_forecast_rule_falls_back_where_a_curve_is_too_short_to_split(addition):
+    train, _ = addition
+    table = pd.concat(
+        [train.assign(curve="full"), train.iloc[:5].assign(curve="five")], ignore_index=True
+    )
+    fits = bu.fit_many(
+        table, "curve", X, Y, breaks="auto", max_breaks=1, break_rule="forecast", seed=3,
+        warn=False, **QUICK,
+    )  # fmt: skip
+    full = json.loads(fits["full"].attrs["break_choice"])
+    assert set(fits["full"].break_choice()["forecast_lpd"].notna()) == {True}
+    assert full["forecast"]["held_out"] == 4 and "fallback" not in full["forecast"]
+    # 5 points: 2 held out leave 3, too few for any count; the parsimonious choice is kept.
+    five = json.loads(fits["five"].attrs["break_choice"])
+    assert five["forecast"]["fallback"] == "parsimonious"
+    assert "too few" in five["forecast"]["note"]
+    assert fits["five"].spec.breaks == 0
+
+
+def test_the_forecast_rule_refuses_several_inputs_before_fitting():
+    table = pd.DataFrame({"n": [1.0, 2, 3, 4, 5, 6], "d": [1.0, 2, 3, 4, 5, 6], "y": np.ones(6)})
+    for fitter in (bu.fit, lambda *a, **k: bu.fit_many(table.assign(g="a"), "g", *a[1:], **k)):
+        with pytest.raises(ValueError, match="takes one input"):
+            fitter(table, ["n", "d"], "y", form="unsl", breaks="auto", break_rule="forecast")
 
 
 def test_fits_with_given_breaks_record_no_choice(quick_fit):

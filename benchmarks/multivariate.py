@@ -683,9 +683,12 @@ def target_lines(table: pd.DataFrame) -> list[str]:
                 else ""
             )
         )
+        rhat = r.loc["unsl", "r_hat_max"]
+        checks = "passed" if r.loc["unsl", "converged"] else "NOT passed"
         lines.append(
-            f"- {task}: unsl R-hat {r.loc['unsl', 'r_hat_max']:.3f} "
-            f"({'converged' if r.loc['unsl', 'converged'] else 'NOT converged'}), "
+            f"- {task}: unsl R-hat {rhat:.3f} ({'at most' if rhat <= 1.01 else 'NOT at most'} "
+            f"1.01, the target; the package's checks, which add bulk ESS >= 400 and no "
+            f"divergences: {checks}, {r.loc['unsl', 'divergences']:.0f} divergences), "
             f"{r.loc['unsl', 'seconds']:.0f} s"
         )
     return lines

@@ -32,11 +32,15 @@ def test_target_lines_say_when_the_rows_cannot_meet_the_coverage_target(multivar
             coverage_90=0.9,
             coverage_95=0.95,
             r_hat_max=1.0,
-            converged=True,
+            converged=n_test > 3,
+            divergences=0 if n_test > 3 else 2,
             seconds=1.0,
         )
 
     lines = multivariate.target_lines(pd.DataFrame([rows(3), rows(40)]))
+    # The target's R-hat and the package's fuller checks are judged apart.
+    rhat = next(line for line in lines if line.startswith("- t3: unsl R-hat"))
+    assert "(at most 1.01, the target" in rhat and "NOT passed, 2 divergences" in rhat
     few = next(line for line in lines if line.startswith("- t3: unsl coverage"))
     many = next(line for line in lines if line.startswith("- t40: unsl coverage"))
     assert "unattainable with 3 held-out rows" in few

@@ -54,7 +54,7 @@ from provenance import git_commit, machine
 
 import bayes_unsl as bu
 from bayes_unsl.baselines import bootstrap_draws, fit_bnsl_point, fit_m4, fit_power_law
-from bayes_unsl.break_choice import choose_breaks
+from bayes_unsl.break_choice import choose_breaks, forecast_scores, forecast_split
 from bayes_unsl.evaluation import (
     COVERAGE_LEVELS,
     MSCE_LEVELS,
@@ -278,8 +278,16 @@ def fit_all_breaks(
         [pd.DataFrame({"curve": c.key, "x": c.train_x, "y": c.train_y}) for c in own],
         ignore_index=True,
     )
-    fits: dict[str, dict[int, bu.Fit]] = {c.key: {} for c in own}
-    errors: dict[str, dict[int, str]] = {c.key: {} for c in own}
+    return fit_all_breaks_table(table, breaks, sampler, seed, fits_dir)
+
+
+def fit_all_breaks_table(
+    table: pd.DataFrame, breaks: Sequence[int], sampler: dict, seed: int, fits_dir
+) -> tuple[dict[str, dict[int, bu.Fit]], dict[str, dict[int, str]]]:
+    """:func:`fit_all_breaks` on a table of curves (columns curve, x, y)."""
+    keys = list(pd.unique(table["curve"]))
+    fits: dict[str, dict[int, bu.Fit]] = {key: {} for key in keys}
+    errors: dict[str, dict[int, str]] = {key: {} for key in keys}
     for k in breaks:
         out = None if fits_dir is None else Path(fits_dir) / f"bnsl{k}"
         started = time.perf_counter()
@@ -313,10 +321,54 @@ def _guarded(method: str, seconds: float, make: Callable[[], Prediction]) -> Pre
         return Prediction(method, None, seconds, error=f"{type(err).__name__}: {err}")
 
 
+@dataclass
+class Forecast:
+    """``break_rule="forecast"`` for one curve: each k's forecast score, and the seconds of
+    the refits that made them (empty scores: the context was too short to split)."""
+
+    scores: dict[int, float]
+    seconds: float = 0.0
+    note: str = ""
+
+
+def forecast_all_breaks(
+    curves: Sequence[Curve], breaks: Sequence[int], sampler: dict, seed: int, fits_dir
+) -> dict[str, Forecast]:
+    """The forecast rule's scores for every curve: each context split at its largest x
+    (``bayes_unsl.break_choice.forecast_split``), one ``fit_many`` per k over the smaller
+    parts, and each k's forecast of the rest scored."""
+    own = [c for c in curves if c.fit_key is None]
+    parts, held, out = [], {}, {}
+    for c in own:
+        try:
+            before, after = forecast_split(pd.DataFrame({"x": c.train_x, "y": c.train_y}), "x")
+        except ValueError as err:
+            out[c.key] = Forecast({}, note=f"not split: {err}")
+            continue
+        parts.append(before.assign(curve=c.key))
+        held[c.key] = after
+    if not parts:
+        return out
+    folder = None if fits_dir is None else Path(fits_dir) / "forecast"
+    table = pd.concat(parts, ignore_index=True)
+    fits, errors = fit_all_breaks_table(table, breaks, sampler, seed, folder)
+    for key, after in held.items():
+        found = fits.get(key, {})
+        seconds = float(sum(_seconds(f) for f in found.values()))
+        note = "; ".join(errors.get(key, {}).values()) if not found else ""
+        out[key] = Forecast(forecast_scores(found, after, "x", "y"), seconds, note)
+    return out
+
+
 def bayes_predictions(
-    curve: Curve, fits: dict[int, bu.Fit], errors: dict[int, str], seed: int
+    curve: Curve,
+    fits: dict[int, bu.Fit],
+    errors: dict[int, str],
+    seed: int,
+    forecast: Forecast | None = None,
 ) -> list[Prediction]:
-    """Per-k posteriors, the PSIS-LOO choice among them and their stacking mixture."""
+    """Per-k posteriors, the PSIS-LOO and forecast choices among them and their stacking
+    mixture."""
     out = []
     for k, message in errors.items():
         out.append(Prediction(f"bayes_unsl-bnsl{k}", None, np.nan, error=message))
@@ -369,6 +421,22 @@ def bayes_predictions(
         seconds = fit_seconds + loo_seconds + time.perf_counter() - t
         return Prediction("bayes_unsl-stack", draws, seconds, r, float(r <= RHAT_OK), detail)
 
+    def forecast_choice() -> Prediction:
+        scores = {} if forecast is None else forecast.scores
+        k = choose_breaks(fits, "forecast", scores)
+        fit = fits[k]
+        r = _r_hat(fit)
+        if scores:
+            how = "forecast lpd " + ", ".join(
+                f"bnsl{j}: {v:.3g}" for j, v in sorted(scores.items())
+            )
+        else:
+            how = f"parsimonious fallback ({forecast.note if forecast else 'no refits'})"
+        seconds = fit_seconds + loo_seconds + (forecast.seconds if forecast else 0.0)
+        draws = fit.samples(curve.held_x)
+        detail = f"chose bnsl{k}; {how}"
+        return Prediction("bayes_unsl-forecast", draws, seconds, r, float(r <= RHAT_OK), detail)
+
     return out + [
         _guarded("bayes_unsl-loo", fit_seconds, chosen_by("bayes_unsl-loo", "best")),
         _guarded("bayes_unsl-stack", fit_seconds, stack),
@@ -382,6 +450,7 @@ def bayes_predictions(
             fit_seconds,
             chosen_by("bayes_unsl-converged", "converged-first"),
         ),
+        _guarded("bayes_unsl-forecast", fit_seconds, forecast_choice),
     ]
 
 
@@ -523,7 +592,13 @@ def groups(domains: Sequence[str]) -> dict[str, tuple[str, ...]]:
 # targets
 # ------------------------------------------------------------------------------------------
 
-BAYES = ("bayes_unsl-loo", "bayes_unsl-stack", "bayes_unsl-parsimony", "bayes_unsl-converged")
+BAYES = (
+    "bayes_unsl-loo",
+    "bayes_unsl-stack",
+    "bayes_unsl-parsimony",
+    "bayes_unsl-converged",
+    "bayes_unsl-forecast",
+)
 BASELINES = ("bnsl_point", "m4", "power_law")
 
 
@@ -869,6 +944,12 @@ def report(
         "errors of the difference; a rule fixed before this run, not tuned to it); "
         "bayes_unsl-converged: the same rule among the fits that passed their convergence "
         'checks when any did (`breaks="auto", break_rule="converged-first"`); '
+        "bayes_unsl-forecast: per curve the k whose refit to all but the largest-x 30% of "
+        "the context (at least 2 held out) forecast those points best by mean log predictive "
+        "density, the parsimonious choice where the context is too short to split "
+        '(`breaks="auto", break_rule="forecast"`; its refits, one more `fit_many` per k, '
+        "are counted in its seconds, and score each refit under its own further-break "
+        "prior); "
         "bayes_unsl-stack: the stacking mixture of the k fits; bnsl_point (1 break, "
         "grid + least squares), m4 and power_law: point fits with residual-bootstrap draws. "
         "M4's eps_0 is kept <= 1 on error-rate curves (IC, DD test error).",
@@ -1008,12 +1089,17 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
             key: {k: f.with_future_break(*future) for k, f in by_k.items()}
             for key, by_k in fits.items()
         }
+    forecasts = forecast_all_breaks(
+        curves, settings["breaks"], settings["sampler"], args.seed, args.fits_dir
+    )
     settings["future_break"] = _future_break_line(fits)
     methods = [f"bayes_unsl-bnsl{k}" for k in settings["breaks"]] + [*BAYES, *BASELINES]
     rows, pits = [], {m: [] for m in methods}
     for i, curve in enumerate(curves):
         key = curve.fitted_as
-        predictions = bayes_predictions(curve, fits[key], errors[key], args.seed + i)
+        predictions = bayes_predictions(
+            curve, fits[key], errors[key], args.seed + i, forecasts.get(key)
+        )
         predictions += baseline_predictions(curve, settings["n_boot"], args.seed + i)
         for p in predictions:
             row, values = score_row(curve, p)

@@ -23,6 +23,7 @@ METHODS = {
     "bayes_unsl-stack",
     "bayes_unsl-parsimony",
     "bayes_unsl-converged",
+    "bayes_unsl-forecast",
     "bnsl_point",
     "m4",
     "power_law",

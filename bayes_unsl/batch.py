@@ -36,7 +36,7 @@ from bayes_unsl.break_choice import (
     check_break_rule,
     choose,
     forecast_input,
-    forecast_scores,
+    forecast_record,
     forecast_split,
 )
 from bayes_unsl.data import as_columns, validate
@@ -437,21 +437,12 @@ def _forecasts(frame, group, x, y, counts, out, fit_counts) -> dict[Any, dict[st
     runs = fit_counts(
         pd.concat(before, ignore_index=True), None if out is None else Path(out) / "forecast"
     )
-    column = forecast_input(x)
     for key, held in after.items():
         found = {k: r.fits[key] for k, r in runs.items() if key in r.fits}
-        notes[key] = {
-            "scores": forecast_scores(found, held, column, y),
-            "fitted": int(sum(frame[group] == key) - len(held)),
-            "held_out": len(held),
-            # Batched fits share their run's time; each group's share is what is recorded.
-            "seconds": float(sum(f.diagnostics()["seconds"] for f in found.values())),
-            **(
-                {"note": "; ".join(r.errors[key] for r in runs.values() if key in r.errors)}
-                if not found
-                else {}
-            ),
-        }
+        why = [r.errors[key] for r in runs.values() if key in r.errors]
+        fitted = int(sum(frame[group] == key)) - len(held)
+        # A batched fit's seconds are its share of its run.
+        notes[key] = forecast_record(found, held, x, y, fitted, why)
     return notes
 
 

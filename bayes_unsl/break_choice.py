@@ -8,7 +8,7 @@ since a few points always fit a little better with it; the parsimonious rule
 (:func:`bayes_unsl.evaluation.model_choice.parsimonious_choice`) asks for a clear gain.
 Only the fitted points are used, never held-out ones.
 
-Two rules (``break_rule``):
+Three rules (``break_rule``):
 
 - ``"parsimonious"`` (default): every fitted count competes, converged or not. On training
   splits (each curve's largest-x training points held out, benchmarks/results/
@@ -66,6 +66,7 @@ __all__ = [
     "choose",
     "choose_breaks",
     "forecast_input",
+    "forecast_record",
     "forecast_scores",
     "forecast_split",
 ]
@@ -158,6 +159,26 @@ def forecast_scores(
     return {
         k: float(log_predictive_density(f.samples(held[x].to_numpy(dtype=float)), truth))
         for k, f in fits.items()
+    }
+
+
+def forecast_record(
+    fits: Mapping[int, Fit],
+    held: pd.DataFrame,
+    x: str | Sequence[str],
+    y: str,
+    fitted: int,
+    errors: Sequence[str] = (),
+) -> dict[str, Any]:
+    """What :func:`choose` takes as ``forecast`` for one curve: each count's score, the
+    numbers of points refitted and held out, the refits' seconds, and (where no count could
+    be refitted) the errors that said why."""
+    return {
+        "scores": forecast_scores(fits, held, forecast_input(x), y),
+        "fitted": int(fitted),
+        "held_out": len(held),
+        "seconds": float(sum(f.diagnostics()["seconds"] for f in fits.values())),
+        **({"note": "; ".join(errors)} if not fits else {}),
     }
 
 

@@ -41,7 +41,7 @@ from bayes_unsl.break_choice import (
     choice_table,
     choose,
     forecast_input,
-    forecast_scores,
+    forecast_record,
     forecast_split,
 )
 from bayes_unsl.data import (
@@ -230,14 +230,7 @@ def _forecast(frame, x, y, form, counts, sampler, options) -> dict[str, Any]:
     except ValueError as err:
         return {"note": f"not split: {err}"}
     fits, skipped = _fit_counts(before, x, y, form, counts, sampler, options)
-    column = forecast_input(x)
-    return {
-        "scores": forecast_scores(fits, after, column, y),
-        "fitted": len(before),
-        "held_out": len(after),
-        "seconds": float(sum(f.diagnostics()["seconds"] for f in fits.values())),
-        **({"note": "; ".join(skipped.values())} if not fits else {}),
-    }
+    return forecast_record(fits, after, x, y, len(before), list(skipped.values()))
 
 
 class RunOptions(NamedTuple):

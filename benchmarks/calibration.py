@@ -54,7 +54,7 @@ from provenance import git_commit, machine
 
 import bayes_unsl as bu
 from bayes_unsl.baselines import bootstrap_draws, fit_bnsl_point, fit_m4, fit_power_law
-from bayes_unsl.break_choice import choose_breaks, forecast_scores, forecast_split
+from bayes_unsl.break_choice import choose_breaks, forecast_record, forecast_split
 from bayes_unsl.evaluation import (
     COVERAGE_LEVELS,
     MSCE_LEVELS,
@@ -321,29 +321,20 @@ def _guarded(method: str, seconds: float, make: Callable[[], Prediction]) -> Pre
         return Prediction(method, None, seconds, error=f"{type(err).__name__}: {err}")
 
 
-@dataclass
-class Forecast:
-    """``break_rule="forecast"`` for one curve: each k's forecast score, and the seconds of
-    the refits that made them (empty scores: the context was too short to split)."""
-
-    scores: dict[int, float]
-    seconds: float = 0.0
-    note: str = ""
-
-
 def forecast_all_breaks(
     curves: Sequence[Curve], breaks: Sequence[int], sampler: dict, seed: int, fits_dir
-) -> dict[str, Forecast]:
-    """The forecast rule's scores for every curve: each context split at its largest x
-    (``bayes_unsl.break_choice.forecast_split``), one ``fit_many`` per k over the smaller
-    parts, and each k's forecast of the rest scored."""
+) -> dict[str, dict]:
+    """The forecast rule's record for every curve (``bayes_unsl.break_choice.
+    forecast_record``; a context too short to split has a note only): each context split
+    at its largest x, one ``fit_many`` per k over the smaller parts, and each k's forecast
+    of the rest scored."""
     own = [c for c in curves if c.fit_key is None]
     parts, held, out = [], {}, {}
     for c in own:
         try:
             before, after = forecast_split(pd.DataFrame({"x": c.train_x, "y": c.train_y}), "x")
         except ValueError as err:
-            out[c.key] = Forecast({}, note=f"not split: {err}")
+            out[c.key] = {"note": f"not split: {err}"}
             continue
         parts.append(before.assign(curve=c.key))
         held[c.key] = after
@@ -354,9 +345,8 @@ def forecast_all_breaks(
     fits, errors = fit_all_breaks_table(table, breaks, sampler, seed, folder)
     for key, after in held.items():
         found = fits.get(key, {})
-        seconds = float(sum(_seconds(f) for f in found.values()))
-        note = "; ".join(errors.get(key, {}).values()) if not found else ""
-        out[key] = Forecast(forecast_scores(found, after, "x", "y"), seconds, note)
+        why = list(errors.get(key, {}).values())
+        out[key] = forecast_record(found, after, "x", "y", sum(table["curve"] == key), why)
     return out
 
 
@@ -365,7 +355,7 @@ def bayes_predictions(
     fits: dict[int, bu.Fit],
     errors: dict[int, str],
     seed: int,
-    forecast: Forecast | None = None,
+    forecast: dict | None = None,
 ) -> list[Prediction]:
     """Per-k posteriors, the PSIS-LOO and forecast choices among them and their stacking
     mixture."""
@@ -422,7 +412,8 @@ def bayes_predictions(
         return Prediction("bayes_unsl-stack", draws, seconds, r, float(r <= RHAT_OK), detail)
 
     def forecast_choice() -> Prediction:
-        scores = {} if forecast is None else forecast.scores
+        forecast_ = forecast or {}
+        scores = forecast_.get("scores", {})
         k = choose_breaks(fits, "forecast", scores)
         fit = fits[k]
         r = _r_hat(fit)
@@ -431,8 +422,8 @@ def bayes_predictions(
                 f"bnsl{j}: {v:.3g}" for j, v in sorted(scores.items())
             )
         else:
-            how = f"parsimonious fallback ({forecast.note if forecast else 'no refits'})"
-        seconds = fit_seconds + loo_seconds + (forecast.seconds if forecast else 0.0)
+            how = f"parsimonious fallback ({forecast_.get('note', 'no refits')})"
+        seconds = fit_seconds + loo_seconds + forecast_.get("seconds", 0.0)
         draws = fit.samples(curve.held_x)
         detail = f"chose bnsl{k}; {how}"
         return Prediction("bayes_unsl-forecast", draws, seconds, r, float(r <= RHAT_OK), detail)

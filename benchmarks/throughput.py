@@ -60,6 +60,26 @@ def curves(n: int, noise: float) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def lane_efficiency(fits, names: list, batch_size: int) -> float:
+    """Share of the leapfrog steps run in the draws that the chains asked for.
+
+    A batch's chains (curves x chains, vmapped) run every NUTS iteration as long as the
+    longest trajectory among them; a chain that finishes early waits. Per batch (curves
+    taken in order, as ``fit_many`` forms its batches), the sum over draws of the mean
+    trajectory length over chains, divided by the sum of the longest. 1: no waiting.
+    """
+    n_batches = -(-len(names) // batch_size)
+    per_batch = -(-len(names) // n_batches)
+    needed = run = 0.0
+    for start in range(0, len(names), per_batch):
+        steps = np.concatenate(
+            [fits[k].idata.sample_stats["n_steps"].values for k in names[start : start + per_batch]]
+        )  # (lanes, draws)
+        needed += float(steps.mean(axis=0).sum())
+        run += float(steps.max(axis=0).sum())
+    return needed / run
+
+
 def measure(args: argparse.Namespace, batch_size: int) -> dict:
     n_curves = args.curves or (4 if batch_size == 1 else batch_size)
     data = curves(n_curves, args.noise)
@@ -118,6 +138,7 @@ def measure(args: argparse.Namespace, batch_size: int) -> dict:
         "ess_ok": round(float((diag["ess_bulk_min"] >= 400).mean()), 4),
         "no_divergence": round(float((diag["divergences"] == 0).mean()), 4),
         "tree_depth_mean": round(float(diag["tree_depth_mean"].mean()), 3),
+        "lane_efficiency": round(lane_efficiency(fits, list(data["task"].unique()), batch_size), 3),
         "grad_evals_per_ess_median": round(float(diag["gradient_evals_per_ess"].median()), 1),
         "commit": git_commit(),
         "machine": machine(),
@@ -146,6 +167,7 @@ COLUMNS = [
     "r_hat_ok",
     "ess_ok",
     "tree_depth_mean",
+    "lane_efficiency",
     "commit",
 ]
 
@@ -167,7 +189,10 @@ def report(rows: list[dict], out: str) -> str:
         "R-hat <= 1.01, bulk ESS >= 400, no divergences. workers: CPU worker processes "
         "running batches side by side (their phase times are summed, so with more than "
         "one, curves per second after compilation overstates; curves_per_s is the wall "
-        "rate, compilation or loading it from the cache included).",
+        "rate, compilation or loading it from the cache included). lane_efficiency: in the "
+        "draws, the steps the chains asked for over the steps their batch ran (each "
+        "iteration of a batch's vmapped chains lasts as long as its longest trajectory; "
+        "rows written before the column was added leave it blank).",
         "",
         markdown_table(table[[c for c in COLUMNS if c in table]]),
         "",

@@ -13,6 +13,7 @@ Sampling phase only: the chains are first warmed up by the package's own program
 both kernels draw from the same adapted step sizes and mass matrices. What it measures:
 
 - ``us_per_loop_step``: the cost of one step of each loop (every lane advances once);
+  ``us_per_step_gradient_only``: a loop of the lanes' value and gradient alone;
 - ``lane_steps``: leapfrog steps the chains asked for; ``loop_steps``: steps the loop ran;
 - agreement of the two kernels' draws (means per parameter and chain group, in posterior
   sds), a check that the cut-up tree samples the same distribution.
@@ -381,6 +382,20 @@ def measure(args: argparse.Namespace) -> dict:
     a_z, a_steps, a_div = out[..., :dim], out[..., dim], out[..., dim + 2]
     loops = int(loops)
 
+    # The value and gradient alone, for every lane, as many times as the async loop ran.
+    def gradients(z):
+        def body(_, z):
+            vg = jax.vmap(lambda v, a: jax.value_and_grad(potential_of(*a))(v))
+            pe, g = vg(z, lane_args)
+            return z + 1e-12 * g * pe[:, None]
+
+        return jax.lax.fori_loop(0, loops, body, z)
+
+    grad_compiled = jax.jit(gradients).lower(lanes.z).compile()
+    t = time.perf_counter()
+    jax.block_until_ready(grad_compiled(lanes.z))
+    grad_s = time.perf_counter() - t
+
     # Agreement: per curve and parameter, the gap between the kernels' means in posterior
     # sds (each mean over 4 chains x draws).
     lz = np.asarray(lock_out.z).reshape(n_curves, chains * args.draws, dim)
@@ -405,6 +420,7 @@ def measure(args: argparse.Namespace) -> dict:
         "async_lane_steps": lane_steps,
         "us_per_loop_step_lockstep": round(us_lock, 1),
         "us_per_loop_step_async": round(us_async, 1),
+        "us_per_step_gradient_only": round(1e6 * grad_s / loops, 1),
         "mean_steps_lockstep": round(float(lock_steps.mean()), 2),
         "mean_steps_async": round(float(a_steps.mean()), 2),
         "divergences_lockstep": int(np.asarray(lock_out.diverging).sum()),

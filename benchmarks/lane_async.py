@@ -441,24 +441,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-tree-depth", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="lane_async")
+    p.add_argument("--note", default="", help="conditions of the run, kept with its row")
     args = p.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         row = measure(args)
+    row["command"] = "python benchmarks/lane_async.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    row["note"] = args.note
     print(row)
     csv = RESULTS / f"{args.name}.csv"
     rows = pd.read_csv(csv).to_dict("records") if csv.exists() else []
     rows.append(row)
     table = pd.DataFrame(rows)
     table.to_csv(csv, index=False)
-    command = "python benchmarks/lane_async.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines = [
         "# Chains that do not wait: a lane-asynchronous NUTS prototype against lockstep",
         "",
-        f"Command (last row): `{command}`. Machine: {machine()}; commit {git_commit()}; "
-        f"{time.perf_counter() - started:.0f} s.",
+        "Each row's command and conditions are in its `command` and `note` columns. "
+        f"Machine: {machine()}; commit {git_commit()} (last row, "
+        f"{time.perf_counter() - started:.0f} s).",
         "",
         __doc__.split("\n\n", 1)[1].split("\n    python")[0].strip(),
     ]

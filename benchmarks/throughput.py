@@ -9,7 +9,7 @@ curves makes them harder to fit than the real ones). Default model: BNSL with 1 
     python benchmarks/throughput.py [--batch-sizes 1,16,256] [--device gpu]
         [--max-tree-depth 10] [--warmup 1000] [--draws 1000] [--label TEXT]
         [--rows benchmarks/results/throughput_rows.jsonl] [--out throughput]
-        [--curves N] [--workers W]
+        [--curves N] [--workers W] [--precision float32]
 
 Each measurement fits one batch of ``batch size`` curves (four curves one at a time for a
 batch size of 1) and is appended to ``--rows`` (JSON lines), so runs on several machines
@@ -18,7 +18,8 @@ all the rows (benchmarks/results/<out>.{md,json}). ``--report`` rewrites them fr
 without fitting; findings kept in ``results/<out>.notes.md`` are included. XLA flags
 (``XLA_FLAGS``) in effect are recorded with every row. ``--curves`` sets how many curves a
 row fits (in batches of the batch size); ``--workers`` the CPU worker processes of
-``fit_many`` (default: the package's choice).
+``fit_many`` (default: the package's choice); ``--precision`` the floating-point
+precision (default: the package's, float64 on a CPU and float32 on a GPU).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def measure(args: argparse.Namespace, batch_size: int) -> dict:
             batch_size=batch_size,
             device=args.device,
             workers=args.workers,
+            precision=args.precision,
             retries=0,
             warn=False,
             progress_bar=False,
@@ -120,6 +122,7 @@ def measure(args: argparse.Namespace, batch_size: int) -> dict:
         "noise": args.noise,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "max_tree_depth": args.max_tree_depth,
+        "precision": args.precision or "default",
         "warmup": args.warmup,
         "draws": args.draws,
         "batch_size": batch_size,
@@ -153,6 +156,7 @@ COLUMNS = [
     "label",
     "noise",
     "max_tree_depth",
+    "precision",
     "batch_size",
     "workers",
     "curves",
@@ -229,6 +233,12 @@ def main() -> None:
     parser.add_argument("--out", default="throughput")
     parser.add_argument("--curves", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument(
+        "--precision",
+        default=None,
+        choices=("float32", "float64"),
+        help="default: the package's (float64 on a CPU, float32 on a GPU)",
+    )
     parser.add_argument("--report", action="store_true", help="only rewrite the tables")
     args = parser.parse_args()
     args.command = "python benchmarks/throughput.py " + " ".join(
@@ -245,6 +255,7 @@ def main() -> None:
             "label",
             "curves",
             "workers",
+            "precision",
         )
         and v is not None
     )

@@ -238,7 +238,8 @@ def report(rows, summary, ranking, skipped, settings, seconds, command) -> str:
         f"(at least 2) held out, BNSL with {settings['breaks']} break(s) fitted to the rest "
         f"({settings['sampler']}), seed {settings['seed']}, priors "
         f"{settings.get('priors') or 'the defaults'}, likelihood "
-        f"{settings.get('likelihood') or 'the default'}. No benchmark held-out point is "
+        f"{settings.get('likelihood') or 'the default'}, precision "
+        f"{settings.get('precision') or 'the default'}. No benchmark held-out point is "
         "read. Every variant predicts from the same posterior. DD and IC curves are scored on "
         "y divided by the largest inner-training y (LPD, width); coverage does not depend on "
         "it.",
@@ -326,6 +327,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="noise model (default: the form's)",
     )
+    p.add_argument(
+        "--precision",
+        choices=("float32", "float64"),
+        default=None,
+        help="floating-point precision of the fits (default: the package's)",
+    )
     return p.parse_args(argv)
 
 
@@ -348,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         out=args.fits_dir,
         priors=args.priors,
         likelihood=args.likelihood,
+        precision=args.precision,
         **sampler,
     )
     for key, message in fits.errors.items():
@@ -372,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         "seed": args.seed,
         "priors": args.priors,
         "likelihood": args.likelihood,
+        "precision": args.precision,
     }
     command = "python benchmarks/future_break.py " + " ".join(
         sys.argv[1:] if argv is None else argv

@@ -30,7 +30,6 @@ measured cost.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 import warnings
@@ -44,7 +43,7 @@ import pandas as pd
 from provenance import git_commit, machine, write_report
 
 import bayes_unsl as bu
-from bayes_unsl.batch import _masked_model, _stack
+from bayes_unsl.batch import _bucket, _masked_model, _stack
 from bayes_unsl.data import validate
 from bayes_unsl.evaluation.splits import double_descent_split
 from bayes_unsl.fit import _settings_from_options, _spec_from_options
@@ -305,8 +304,7 @@ def measure(args: argparse.Namespace) -> dict:
     for index, (_, rows) in enumerate(frame.groupby("task", sort=True)):
         data = validate(rows, "x_value", "metric_value", min_points=spec.n_params)
         entries.append((index, data, form.context(data, spec)))
-    length = 4 * math.ceil(max(e[1].n_points for e in entries) / 4)
-    model_args, keys = _stack(entries, length, args.seed)
+    model_args, keys = _stack(entries, _bucket(max(e[1].n_points for e in entries)), args.seed)
     model = _masked_model(spec)
     placement = _Placement(len(entries), jax.devices("cpu")[:1])
     programs = _programs(model, settings, model_args, placement)
@@ -331,7 +329,7 @@ def measure(args: argparse.Namespace) -> dict:
                 target_accept=settings.target_accept,
                 max_tree_depth=settings.max_tree_depth,
                 dense_mass=True,
-            )  # fmt: skip
+            )
         )
     )
     compiled = lockstep.lower(state, *model_args).compile()
@@ -403,13 +401,12 @@ def measure(args: argparse.Namespace) -> dict:
     sd = np.sqrt(0.5 * (lz.var(axis=1) + az.var(axis=1)))
     gap = np.abs(lz.mean(axis=1) - az.mean(axis=1)) / sd
     lane_steps = int(a_steps.sum())
-    lanes_n = n_lanes
     us_lock = 1e6 * lock_s / lock_loop
     us_async = 1e6 * async_s / loops
-    refilled_loops = lane_steps / lanes_n
+    refilled_loops = lane_steps / n_lanes
     return {
         "curves": n_curves,
-        "lanes": lanes_n,
+        "lanes": n_lanes,
         "max_tree_depth": settings.max_tree_depth,
         "draws": args.draws,
         "lockstep_s": round(lock_s, 2),

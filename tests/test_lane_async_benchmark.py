@@ -83,3 +83,16 @@ def test_async_trajectories_are_numpyros(lane_async):
     _, steps, _ = _async_draws(lane_async)
     reference = _numpyro_steps()
     assert steps.mean() == pytest.approx(reference.mean(), rel=0.08)
+
+
+def test_benchmark_runs_end_to_end(lane_async):
+    """One curve, a few iterations: both kernels run from the package's warmed-up chains."""
+    from types import SimpleNamespace
+
+    row = lane_async.measure(
+        SimpleNamespace(curves=1, warmup=20, draws=10, max_tree_depth=4, seed=0)
+    )
+    assert row["lanes"] == 4
+    assert row["lockstep_lane_steps"] > 0 and row["async_lane_steps"] > 0
+    assert row["async_loop_steps"] <= row["async_lane_steps"]
+    assert np.isfinite(row["mean_gap_sd"]) and row["projected_speedup"] > 0

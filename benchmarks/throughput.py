@@ -196,7 +196,8 @@ def report(rows: list[dict], out: str) -> str:
         "rate, compilation or loading it from the cache included). lane_efficiency: in the "
         "draws, the steps the chains asked for over the steps their batch ran (each "
         "iteration of a batch's vmapped chains lasts as long as its longest trajectory; "
-        "rows written before the column was added leave it blank).",
+        "rows written before the column was added leave it blank). precision: blank or "
+        "default, the package's (float64 on a CPU, float32 on a GPU).",
         "",
         markdown_table(table[[c for c in COLUMNS if c in table]]),
         "",

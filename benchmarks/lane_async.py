@@ -48,7 +48,13 @@ from bayes_unsl.data import validate
 from bayes_unsl.evaluation.splits import double_descent_split
 from bayes_unsl.fit import _settings_from_options, _spec_from_options
 from bayes_unsl.inference.engine import advance_chains
-from bayes_unsl.inference.nuts import _flat_potential, _Placement, _programs, _structure
+from bayes_unsl.inference.nuts import (
+    _flat_potential,
+    _kernel_config,
+    _Placement,
+    _programs,
+    _structure,
+)
 from bayes_unsl.models import form_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -265,7 +271,7 @@ def run_async(potential_of, lanes: Lane, draws: int, max_depth: int, lane_args):
 
         new, done, stats = jax.vmap(one)(lanes, lane_args)
         done = done & active
-        lanes = _select_lanes(active, new, lanes)
+        lanes = jax.vmap(_select)(active, new, lanes)
         row = jnp.minimum(new.it - 1, draws - 1)
         idx = jnp.arange(out.shape[0])
         record = jnp.concatenate([new.z, stats], axis=-1)
@@ -278,13 +284,6 @@ def run_async(potential_of, lanes: Lane, draws: int, max_depth: int, lane_args):
         lambda c: jnp.any(c[0].it < draws), step, (lanes, out, jnp.array(0))
     )
     return out, loops
-
-
-def _select_lanes(active, new, old):
-    def pick(a, b):
-        return jnp.where(active.reshape(active.shape + (1,) * (a.ndim - 1)), a, b)
-
-    return jax.tree.map(pick, new, old)
 
 
 def _curves(n: int) -> pd.DataFrame:
@@ -322,13 +321,7 @@ def measure(args: argparse.Namespace) -> dict:
     lockstep = jax.jit(
         jax.vmap(
             lambda s, *a: advance_chains(
-                potential_of(*a),
-                s,
-                args.draws,
-                warmup=settings.warmup,
-                target_accept=settings.target_accept,
-                max_tree_depth=settings.max_tree_depth,
-                dense_mass=True,
+                potential_of(*a), s, args.draws, **_kernel_config(settings)
             )
         )
     )

@@ -19,9 +19,8 @@ from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -73,6 +72,9 @@ from bayes_unsl.prediction import (
     predictive_draws,
 )
 from bayes_unsl.priors import FURTHER_BREAK
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = ["Fit", "fit", "load", "prior_predictive"]
 
@@ -341,6 +343,8 @@ def _inference_data(run, dataset: Dataset, dims) -> az.InferenceData:
     Built from xarray directly: ``from_dict`` costs tens of milliseconds per curve, which
     dominated batched fits of thousands of curves.
     """
+    import arviz as az  # imported on use: slow to import, and worker processes never need it
+
     dims = {**_DATA_DIMS, **dims}
     coords = {"point": np.arange(dataset.n_points), "input": list(dataset.x_names)}
     created = {
@@ -656,6 +660,8 @@ class Fit:
 
     def summary(self) -> pd.DataFrame:
         """ArviZ summary of the natural-unit curve parameters and the noise scale."""
+        import arviz as az
+
         names = [v for v in self.form.curve_sites if v in self.idata.posterior]
         return az.summary(self.idata, var_names=names)
 
@@ -687,6 +693,8 @@ def _flatten_draws(values: np.ndarray) -> np.ndarray:
 
 def load(path: str | os.PathLike) -> Fit:
     """Read a fit saved by :meth:`Fit.save`; refuses files of another schema."""
+    import arviz as az
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)

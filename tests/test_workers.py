@@ -83,3 +83,12 @@ def test_workers_asked_for_one_batch_leave_it_sharded_over_the_devices():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "3"
+
+
+def test_worker_processes_start_without_arviz():
+    # A worker imports the batch code at start-up; ArviZ (and the matplotlib it pulls in)
+    # is needed only to build and read InferenceData in the parent, and took about a
+    # second of every worker's start.
+    probe = "import sys, bayes_unsl.batch, bayes_unsl._worker; print('arviz' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -16,11 +16,12 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import arviz as az
+
     from bayes_unsl.fit import Fit
 
 __all__ = [
@@ -65,6 +66,8 @@ def check_same_data(fits: Mapping[str, Fit]) -> None:
 
 def pointwise_loo(fit: Fit) -> az.ELPDData:
     """PSIS-LOO of one fit's log likelihood of log y, pointwise (Pareto k per point)."""
+    import arviz as az  # imported on use: it is slow to import and sampling does not need it
+
     with warnings.catch_warnings():
         # High Pareto k is counted in the table instead of warned about once per fit.
         warnings.simplefilter("ignore", UserWarning)
@@ -80,6 +83,8 @@ def loo_compare(fits: Mapping[str, Fit]) -> pd.DataFrame:
     ``good_k`` (for them the LOO estimate is unreliable), ``pareto_k_max`` and ``good_k``.
     All fits must be of the same data; the log likelihood is that of log y.
     """
+    import arviz as az
+
     check_same_data(fits)
     elpds = {name: pointwise_loo(fit) for name, fit in fits.items()}
     with warnings.catch_warnings():

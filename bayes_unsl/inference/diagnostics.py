@@ -7,11 +7,14 @@ import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 
 from bayes_unsl.inference.rank_stats import rank_summary
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = [
     "ConvergenceWarning",

@@ -75,6 +75,8 @@ SCHEMA = "bayes_unsl.collection/1"
 WORKERS_MIN_CURVES = 8
 # Each worker is a Python process with JAX loaded (about 0.6 GB): the default stops here.
 WORKERS_MAX_DEFAULT = 16
+# Curves per compiled batch on a CPU when the caller does not say.
+CPU_BATCH_SIZE = 4
 
 
 class FitCollection(Mapping):
@@ -226,8 +228,8 @@ def fit_many(
     """Fit one scaling law per value of ``group``, all curves in one batched NUTS program.
 
     Options are those of :func:`bayes_unsl.fit`. ``batch_size``: curves per compiled batch
-    (default: one at a time on a CPU, where batching curves of unlike difficulty measured
-    slower; up to 4,096 on a GPU; lower it if memory runs out).
+    (default: 4 on a CPU, where that ran fastest; up to 4,096 on a GPU; lower it if memory
+    runs out).
     ``device``: "cpu" or "gpu" (default: the GPU for 16 curves or more when there is one);
     the curve axis is sharded over all local devices of that kind (``shard=False``: one
     device; batches are rounded up to a multiple of the devices). ``workers``: on a CPU,
@@ -561,9 +563,10 @@ def _fit_batches(
     ``workers`` > 1 (CPU only): batches run in that many worker processes, side by side,
     and are yielded as they finish. ``tubes``: a tube map per key to sample in (a remedy).
     """
-    # On a CPU a batch runs every iteration as long as its longest trajectory, which costs
-    # more than it saves on curves of unlike difficulty (benchmarks/results/throughput.md).
-    limit = batch_size or (4096 if platform == "gpu" else 1)
+    # On a CPU a batch runs every iteration as long as its longest trajectory; batches of
+    # 4 balance that waiting against the per-step cost of the loop and ran fastest, in
+    # float64 and float32, ahead of 1, 8 and 16 (benchmarks/results/throughput.md).
+    limit = batch_size or (4096 if platform == "gpu" else CPU_BATCH_SIZE)
     n_batches = math.ceil(len(keys) / limit)
     per_batch = math.ceil(len(keys) / n_batches)
     in_workers = workers > 1 and n_batches > 1

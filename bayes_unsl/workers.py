@@ -1,14 +1,15 @@
 """Batches of curves spread over worker processes, one per CPU core.
 
-On a CPU one NUTS program runs on one core, and running curves side by side in one program
-(vmapped or sharded over several CPU devices) costs more than it saves: every iteration
-lasts as long as the longest trajectory in the batch (benchmarks/results/throughput.md).
-Separate processes do not wait for each other. Each worker is a fresh interpreter started
-as ``python -m bayes_unsl._worker`` (never a re-import of the user's script, so scripts
-without a ``__main__`` guard and notebooks both work); it claims batches from a shared
-folder by renaming their task files (atomic on one file system), runs them, and writes
-each result back as soon as it is done, which the parent yields in turn. The compiled
-programs come from JAX's persistent compilation cache once one process has built them.
+On a CPU one NUTS program runs on one core. Running many curves side by side in one program
+(vmapped or sharded over several CPU devices) makes every iteration last as long as the
+longest trajectory among them (benchmarks/results/throughput.md); separate processes do not
+wait for each other, so small batches run in one worker per core. Each worker is a fresh
+interpreter started as ``python -m bayes_unsl._worker`` (never a re-import of the user's
+script, so scripts without a ``__main__`` guard and notebooks both work); it claims batches
+from a shared folder by renaming their task files (atomic on one file system), runs them,
+and writes each result back as soon as it is done, which the parent yields in turn. The
+compiled programs come from JAX's persistent compilation cache once one process has built
+them.
 """
 
 from __future__ import annotations

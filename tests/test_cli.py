@@ -125,6 +125,27 @@ def test_fit_by_group_reports_the_bad_group_and_fits_the_rest(addition, tmp_path
         main([*argv, "--group", "nope", "--out", str(out), *QUICK_ARGS])
 
 
+def test_fit_by_group_takes_batch_size_workers_and_precision(addition, tmp_path, capsys):
+    train, _ = addition
+    table = pd.concat([train.assign(task="full"), train.iloc[:11].assign(task="short")])
+    path = tmp_path / "curves.csv"
+    table.to_csv(path, index=False)
+    argv = ["fit", str(path), "--x", "train_dataset_size", "--y", "test_cross_entropy"]
+    out = tmp_path / "out"
+    # The default batch would hold both curves (batch_size 2) and run in float64.
+    batched = ["--batch-size", "1", "--workers", "1", "--precision", "float32"]
+    main([*argv, "--group", "task", "--out", str(out), "--json", *batched, *QUICK_ARGS])
+    capsys.readouterr()
+    fits = bu.load_many(out)
+    assert [f.diagnostics()["batch_size"] for f in fits.values()] == [1, 1]
+    assert {f.attrs["precision"] for f in fits.values()} == {"float32"}
+    with pytest.raises(SystemExit, match="--batch-size, --workers apply to several curves"):
+        main([*argv, "--out", str(tmp_path / "one"), "--batch-size", "2", "--workers", "1"])
+    with pytest.raises(SystemExit):
+        main([*argv, "--group", "task", "--out", str(out), "--batch-size", "0"])
+    assert "expected a positive integer" in capsys.readouterr().err
+
+
 def test_breaks_takes_a_count_or_auto(tmp_path, capsys):
     csv = tmp_path / "c.csv"
     csv.write_text("n,loss\n" + "\n".join(f"{10**i},{3 - 0.1 * i}" for i in range(1, 10)))

@@ -38,6 +38,7 @@ import pandas as pd
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
+from bayes_unsl.batch import WORKERS_MIN_CURVES
 from bayes_unsl.evaluation.splits import double_descent_split
 from bayes_unsl.tables import markdown_table
 
@@ -81,6 +82,14 @@ def lane_efficiency(fits, names: list, batch_size: int) -> float:
     return needed / run
 
 
+def one_process(args: argparse.Namespace, n_curves: int, batch_size: int) -> bool:
+    """Whether ``fit_many`` ran every batch in this process (on a GPU, with one worker, or
+    with too few curves or batches for worker processes)."""
+    on_gpu = (args.device or jax.default_backend()) == "gpu"
+    few = n_curves < WORKERS_MIN_CURVES or n_curves <= batch_size
+    return bool(on_gpu or args.workers == 1 or few)
+
+
 def measure(args: argparse.Namespace, batch_size: int) -> dict:
     n_curves = args.curves or (4 if batch_size == 1 else batch_size)
     data = curves(n_curves, args.noise)
@@ -112,9 +121,9 @@ def measure(args: argparse.Namespace, batch_size: int) -> dict:
         return float(diag[column].sum()) / batch_size
 
     compile_s = batch_total("seconds_compile")
-    # With several workers the phase times are summed over them and can exceed the wall
-    # time: then there is no wall time "after compilation" to divide by.
-    after = seconds - compile_s if seconds > compile_s else None
+    # With several workers the phase times are summed over them, so the wall time less
+    # their compilation means nothing: only one process gives a time after compilation.
+    after = seconds - compile_s if one_process(args, n_curves, batch_size) else None
     return {
         "backend": jax.default_backend(),
         "device": str(jax.devices(args.device or jax.default_backend())[0].device_kind),
@@ -178,6 +187,10 @@ COLUMNS = [
 
 def report(rows: list[dict], out: str) -> str:
     table = pd.DataFrame(rows)
+    # Rows written before the column was left blank for worker processes (see measure).
+    summed = (table["device"] == "cpu") & table["workers"].astype(str).isin(["auto", "2"])
+    summed &= (table["curves"] > table["batch_size"]) & (table["curves"] >= WORKERS_MIN_CURVES)
+    table.loc[summed, ["curves_per_s_after_compile", "s_per_curve_after_compile"]] = None
     runs = table[["device", "machine", "jax", "numpyro", "commit", "command"]].drop_duplicates()
     lines = [
         "# fit_many throughput by batch size",
@@ -191,8 +204,8 @@ def report(rows: list[dict], out: str) -> str:
         "and posterior predictive on the device), postprocess (host: InferenceData and "
         "diagnostics per curve). Curves per second exclude compilation. Converged: max "
         "R-hat <= 1.01, bulk ESS >= 400, no divergences. workers: CPU worker processes "
-        "running batches side by side (their phase times are summed, so with more than "
-        "one, curves per second after compilation overstates; curves_per_s is the wall "
+        "running batches side by side (their phase times are summed, so rows run by "
+        "several leave curves per second after compilation blank; curves_per_s is the wall "
         "rate, compilation or loading it from the cache included). lane_efficiency: in the "
         "draws, the steps the chains asked for over the steps their batch ran (each "
         "iteration of a batch's vmapped chains lasts as long as its longest trajectory; "

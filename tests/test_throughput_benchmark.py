@@ -1,4 +1,4 @@
-"""The throughput benchmark's lane efficiency: steps asked for over steps a batch ran."""
+"""The throughput benchmark: lane efficiency, and when a run has a time after compilation."""
 
 from __future__ import annotations
 
@@ -28,3 +28,14 @@ def test_lane_efficiency_counts_the_wait_for_the_longest_trajectory(throughput):
     # One curve per batch: "a" runs 3 per draw for a mean of 2; "b" runs 1 for 1.
     assert throughput.lane_efficiency(fits, ["a", "b"], 1) == pytest.approx((2 + 2 + 1 + 1) / 8)
     assert throughput.lane_efficiency({"b": fits["b"]}, ["b"], 1) == 1.0
+
+
+def test_time_after_compilation_only_for_runs_in_one_process(throughput):
+    def args(device=None, workers=None):
+        return SimpleNamespace(device=device, workers=workers)
+
+    assert not throughput.one_process(args("cpu"), 64, 4)  # worker processes ran
+    assert throughput.one_process(args("cpu", workers=1), 64, 4)
+    assert throughput.one_process(args("cpu"), 4, 1)  # too few curves for workers
+    assert throughput.one_process(args("cpu"), 64, 64)  # a single batch
+    assert throughput.one_process(args("gpu"), 4096, 4096)

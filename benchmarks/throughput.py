@@ -41,6 +41,7 @@ import bayes_unsl as bu
 from bayes_unsl.batch import WORKERS_MIN_CURVES
 from bayes_unsl.evaluation.splits import double_descent_split
 from bayes_unsl.tables import markdown_table
+from bayes_unsl.workers import usable_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -87,7 +88,7 @@ def one_process(args: argparse.Namespace, n_curves: int, batch_size: int) -> boo
     with too few curves or batches for worker processes)."""
     on_gpu = (args.device or jax.default_backend()) == "gpu"
     few = n_curves < WORKERS_MIN_CURVES or n_curves <= batch_size
-    return bool(on_gpu or args.workers == 1 or few)
+    return bool(on_gpu or args.workers == 1 or few or usable_cores() < 2)
 
 
 def measure(args: argparse.Namespace, batch_size: int) -> dict:
@@ -188,7 +189,8 @@ COLUMNS = [
 def report(rows: list[dict], out: str) -> str:
     table = pd.DataFrame(rows)
     # Rows written before the column was left blank for worker processes (see measure).
-    summed = (table["device"] == "cpu") & table["workers"].astype(str).isin(["auto", "2"])
+    workers = table["workers"].astype(str)  # "auto", a count, or missing (before workers)
+    summed = (table["device"] == "cpu") & ~workers.isin(["1", "nan", "None"])
     summed &= (table["curves"] > table["batch_size"]) & (table["curves"] >= WORKERS_MIN_CURVES)
     table.loc[summed, ["curves_per_s_after_compile", "s_per_curve_after_compile"]] = None
     runs = table[["device", "machine", "jax", "numpyro", "commit", "command"]].drop_duplicates()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 import warnings
@@ -38,10 +39,10 @@ import pandas as pd
 from provenance import git_commit, machine
 
 import bayes_unsl as bu
-from bayes_unsl.batch import WORKERS_MIN_CURVES
+from bayes_unsl.batch import WORKERS_MIN_CURVES, _n_workers
 from bayes_unsl.evaluation.splits import double_descent_split
+from bayes_unsl.models import ModelSpec
 from bayes_unsl.tables import markdown_table
-from bayes_unsl.workers import usable_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -84,11 +85,11 @@ def lane_efficiency(fits, names: list, batch_size: int) -> float:
 
 
 def one_process(args: argparse.Namespace, n_curves: int, batch_size: int) -> bool:
-    """Whether ``fit_many`` ran every batch in this process (on a GPU, with one worker, or
-    with too few curves or batches for worker processes)."""
-    on_gpu = (args.device or jax.default_backend()) == "gpu"
-    few = n_curves < WORKERS_MIN_CURVES or n_curves <= batch_size
-    return bool(on_gpu or args.workers == 1 or few or usable_cores() < 2)
+    """Whether ``fit_many`` ran every batch in this process: by its own rule, one worker
+    (a GPU, a single core, ``--workers 1``, too few curves) or a single batch."""
+    platform = args.device or jax.default_backend()
+    workers = _n_workers(args.workers, platform, ModelSpec(), n_curves)
+    return workers == 1 or math.ceil(n_curves / batch_size) == 1
 
 
 def measure(args: argparse.Namespace, batch_size: int) -> dict:

@@ -71,7 +71,7 @@ DECISIONS = [
     "74%): 74% against 72%, 90% coverage 92% and 92%, sampling 2.4 times faster; the rule "
     "is met, but the default stays 10: a check made after the rule, the demo curve (4-digit "
     "addition, 14 points) fitted alone with seeds 0 to 3, converged on 1 of 4 seeds at "
-    "depth 6 and on 4 of 4 at depth 10 (`throughput.notes.md`), so this is recorded as a "
+    "depth 6 and on 4 of 4 at depth 10 (`demo_depth.md`), so this is recorded as a "
     "finding.",
 ]
 # The further-break prior of the defaults: the variant whose training-split scores count.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -86,3 +87,37 @@ def test_a_process_short_of_memory_maps_elsewhere_is_warned(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nuts._make_room()
+
+
+def badly_scaled(z, log_y=None):
+    """Two coordinates on scales 100 apart: under the identity metric that NUTS starts
+    warm-up with, a trajectory must run long to cross the wide one."""
+    numpyro.sample("wide", dist.Normal(0.0, 1.0))
+    numpyro.sample("narrow", dist.Normal(0.0, 1e-2))
+
+
+def _first_chunk_steps(settings) -> tuple[int, int]:
+    """Most leapfrog steps of an iteration in the first chunk, by its own program and by
+    the program of the later chunks, from the same initial state."""
+    args = (jnp.zeros(3),)
+    programs = nuts._programs(badly_scaled, settings, args, nuts._Placement())
+    state, _, _ = programs.init(jax.random.PRNGKey(0), *args)
+    first = programs.first or programs.chunk
+    _, early = first(state, *args)
+    _, later = programs.chunk(state, *args)
+    return int(early.num_steps.max()), int(later.num_steps.max())
+
+
+def test_early_tree_depth_limits_only_the_first_chunk_of_warmup(monkeypatch):
+    monkeypatch.setattr(nuts, "_PROGRAMS", {})
+    settings = nuts.SamplerSettings(chains=2, warmup=100, draws=100, map_starts=2)
+    early, later = _first_chunk_steps(replace(settings, early_tree_depth=2))
+    assert early <= 2**2 - 1 < later
+    # without the setting there is one program for every chunk
+    assert nuts._programs(badly_scaled, settings, (jnp.zeros(3),), nuts._Placement()).first is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_early_tree_depth_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="early_tree_depth"):
+        nuts.SamplerSettings(early_tree_depth=bad)

@@ -47,6 +47,11 @@ class SamplerSettings:
     draws: int = 1000
     target_accept: float = 0.95
     max_tree_depth: int = 10
+    # Max tree depth during warm-up's first chunk of iterations (1/20 of the run or less:
+    # 100 of 1000 + 1000, the iterations before the first mass-matrix estimate), whose
+    # trajectories, under the identity metric, otherwise run to the depth limit. None: no
+    # separate limit.
+    early_tree_depth: int | None = None
     dense_mass: bool = True
     map_starts: int = 16
     init_jitter: float = 0.1
@@ -57,6 +62,11 @@ class SamplerSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        early = self.early_tree_depth
+        if early is not None and (
+            not isinstance(early, int) or isinstance(early, bool) or early < 1
+        ):
+            raise ValueError(f"early_tree_depth must be a positive integer or None, got {early!r}")
         if not 0.0 < self.target_accept < 1.0:
             raise ValueError(f"target_accept must be in (0, 1), got {self.target_accept!r}")
         if not isinstance(self.prior_draws, int) or self.prior_draws < 0:
@@ -110,11 +120,22 @@ def _structure(model: Callable, model_args: tuple):
     return potential_gen, postprocess_gen, unravel, int(flat.size)
 
 
-def _kernel_config(settings: SamplerSettings) -> dict:
+def _early_limited(settings: SamplerSettings) -> bool:
+    """Whether the first chunk of warm-up runs under a lower depth limit than the rest."""
+    early = settings.early_tree_depth
+    return early is not None and early < settings.max_tree_depth
+
+
+def _kernel_config(settings: SamplerSettings, early: bool = False) -> dict:
+    """The NUTS kernel's settings; ``early``: those of warm-up's first chunk (NumPyro's
+    ``(warm-up, draws)`` depth pair; the chunk never reaches the draws)."""
+    depth = settings.max_tree_depth
+    if early and _early_limited(settings):
+        depth = (settings.early_tree_depth, depth)
     return {
         "warmup": settings.warmup,
         "target_accept": settings.target_accept,
-        "max_tree_depth": settings.max_tree_depth,
+        "max_tree_depth": depth,
         "dense_mass": settings.dense_mass,
     }
 
@@ -158,9 +179,11 @@ def _init_program(potential_of, dim: int, settings: SamplerSettings):
     return program
 
 
-def _chunk_program(potential_of, length: int, settings: SamplerSettings):
+def _chunk_program(potential_of, length: int, settings: SamplerSettings, early: bool = False):
+    config = _kernel_config(settings, early)
+
     def program(state, *args):
-        return advance_chains(potential_of(*args), state, length, **_kernel_config(settings))
+        return advance_chains(potential_of(*args), state, length, **config)
 
     return program
 
@@ -198,6 +221,7 @@ class _Programs(NamedTuple):
     length: int
     posterior: Callable
     prior: Callable | None
+    first: Callable | None = None  # the first chunk, under ``early_tree_depth``
 
 
 _PROGRAMS: dict = {}
@@ -303,10 +327,11 @@ def _programs(
         potential_of = _flat_potential(potential_gen, unravel, mapped)
         return over_curves(_init_program(potential_of, dim, settings))
 
-    def chunk():
+    def chunk(early: bool = False):
         potential_gen, _, unravel, _ = structure()
         potential_of = _flat_potential(potential_gen, unravel, mapped)
-        return placement.split_chains(over_curves(_chunk_program(potential_of, length, settings)))
+        program = _chunk_program(potential_of, length, settings, early)
+        return placement.split_chains(over_curves(program))
 
     def posterior():
         _, postprocess_gen, unravel, _ = structure()
@@ -316,6 +341,8 @@ def _programs(
         return over_curves(_prior_program(model, settings.prior_draws))
 
     builders = {"init": init, "chunk": chunk, "posterior": posterior}
+    if _early_limited(settings):
+        builders["first"] = partial(chunk, early=True)
     if settings.prior_draws:
         builders["prior"] = prior
     store = _store_for(model, settings, placement)
@@ -333,6 +360,7 @@ def _programs(
         length=length,
         posterior=programs["posterior"],
         prior=programs.get("prior"),
+        first=programs.get("first"),
     )
     return _PROGRAMS[key]
 
@@ -353,13 +381,14 @@ def _store_for(model: Callable, settings: SamplerSettings, placement: _Placement
 
     def store(name: str, build: Callable[[], Callable]) -> StoredProgram:
         key = (identity, repr(settings), name, placement.batch, placement.n_chain_devices, x64)
-        shardings = placement.chunk_shardings if name == "chunk" else None
+        shardings = placement.chunk_shardings if name in _CHUNKS else None
         return StoredProgram(build, key, directory, platform, shardings=shardings)
 
     return store
 
 
-_SAMPLING = ("init", "chunk")  # the programs that take a tube map when sampling in one
+_CHUNKS = ("chunk", "first")  # programs that advance the chains' state
+_SAMPLING = ("init", *_CHUNKS)  # the programs that take a tube map when sampling in one
 
 
 def _compiled_programs(builders: dict, sampler_args: tuple, placement: _Placement) -> dict:
@@ -380,9 +409,12 @@ def _compiled_programs(builders: dict, sampler_args: tuple, placement: _Placemen
         chunk_jit = partial(jax.jit, in_shardings=in_shardings, out_shardings=out)
     programs = {
         "init": jit(init).lower(keys, *sampler_args).compile(),
-        "chunk": chunk_jit(builders["chunk"]()).lower(example_state, *sampler_args).compile(),
         "posterior": jax.jit(builders["posterior"]()),
     }
+    for name in _CHUNKS:
+        if name in builders:
+            program = chunk_jit(builders[name]())
+            programs[name] = program.lower(example_state, *sampler_args).compile()
     if "prior" in builders:
         programs["prior"] = jax.jit(builders["prior"]())
     return programs
@@ -549,7 +581,8 @@ def _run(keys, model, model_args, settings, placement: _Placement, progress: boo
     bar = ProgressBar(total, settings.warmup, settings.chains) if progress else None
     chunks = []
     for done in range(programs.length, total + 1, programs.length):
-        state, chunk = programs.chunk(state, *sampler_args)
+        advance = programs.first if done == programs.length and programs.first else programs.chunk
+        state, chunk = advance(state, *sampler_args)
         if done > settings.warmup:
             chunks.append(jax.tree_util.tree_map(np.asarray, chunk))
         if bar is not None:
@@ -599,7 +632,7 @@ def _seconds_prepared(programs: _Programs) -> dict[str, float]:
         return sum(getattr(p, "seconds_prepared", 0.0) for p in stage)
 
     return {
-        "sampling": seconds(programs.init, programs.chunk),
+        "sampling": seconds(programs.init, programs.chunk, programs.first),
         "predictive": seconds(programs.posterior, programs.prior),
     }
 

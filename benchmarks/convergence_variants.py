@@ -41,8 +41,10 @@ LEGEND = [
     "`sharpness_sd` s instead of 1 (the LogNormal sd of the break sharpness above its "
     "floor); `float64`, `float32`: the defaults at commit ccd6eb6 over 120 curves (the cut "
     "curves added since the earlier rows' 111), computed in float64 (the CPU default) and "
-    'in float32 (`precision="float32"`, the GPU default); names joined by `_` combine '
-    "variants.",
+    'in float32 (`precision="float32"`, the GPU default); `baseline`: the defaults, '
+    "run beside a variant at the same commit; `early6`: `early_tree_depth` 6 (max tree "
+    "depth 6 in warm-up's first chunk, 100 of the 1000 + 1000 iterations, and the run's "
+    "limit after it); names joined by `_` combine variants.",
 ]
 DECISIONS = [
     "Decisions. Each rule below was written down before the results it judges were read. "

@@ -8,7 +8,7 @@ only (the package's ``early_tree_depth``). Warm-up's first iterations, before a 
 is learnt, run to the depth limit, which is where a deeper limit costs time. Writes
 benchmarks/results/<name>.{md,csv} (default name demo_depth).
 
-    python benchmarks/demo_depth.py [--seeds 0,1,2,3] [--arms "depth 6,depth 10 (default)"]
+    python benchmarks/demo_depth.py [--seeds 0,1,2,3] [--arms "depth 6;depth 10 (default)"]
         [--name demo_depth]
 """
 
@@ -100,12 +100,12 @@ def measure(seeds: list[int], arms: list[tuple]) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3")
-    parser.add_argument("--arms", default=None, help="comma-separated labels; default all")
+    parser.add_argument("--arms", default=None, help="labels separated by ;, default all")
     parser.add_argument("--name", default="demo_depth")
     args = parser.parse_args()
     arms = ARMS
     if args.arms:
-        wanted = args.arms.split(",")
+        wanted = args.arms.split(";")
         unknown = set(wanted) - {arm[0] for arm in ARMS}
         if unknown:
             parser.error(f"unknown arms {sorted(unknown)}; known: {[arm[0] for arm in ARMS]}")

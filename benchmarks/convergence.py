@@ -101,6 +101,8 @@ def score(fit: bu.Fit, held: pd.DataFrame) -> dict:
         "tree_depth_mean": d["tree_depth_mean"],
         "grad_evals_per_ess": d["gradient_evals_per_ess"],
         "seconds": d["seconds"],
+        # NUTS iterations only (a batched fit's share of its batch's)
+        "seconds_sampling": d.get("seconds_sampling", np.nan) / d.get("batch_size", 1),
         "remedies": len(d.get("remedies") or ()),
         "rmsle": rmsle(draws, truth),
         "coverage_50": coverage(draws, truth, 0.5),

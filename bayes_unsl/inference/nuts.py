@@ -40,6 +40,10 @@ from bayes_unsl.inference.transport import TubeMap, mapped_potential, to_unconst
 __all__ = ["PosteriorRun", "SamplerSettings", "run_nuts", "run_nuts_batch"]
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 @dataclass(frozen=True)
 class SamplerSettings:
     chains: int = 4
@@ -60,12 +64,10 @@ class SamplerSettings:
     def __post_init__(self) -> None:
         for name in ("chains", "warmup", "draws", "max_tree_depth", "map_starts"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _positive_int(value):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         early = self.early_tree_depth
-        if early is not None and (
-            not isinstance(early, int) or isinstance(early, bool) or early < 1
-        ):
+        if early is not None and not _positive_int(early):
             raise ValueError(f"early_tree_depth must be a positive integer or None, got {early!r}")
         if not 0.0 < self.target_accept < 1.0:
             raise ValueError(f"target_accept must be in (0, 1), got {self.target_accept!r}")
